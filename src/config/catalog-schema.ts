@@ -1,0 +1,94 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// The alert catalog (rules/catalog.yaml). Secrets are never literal values here: a destination
+// names the env var (or file) that holds its webhook URL / routing key.
+
+export const PriorityName = Type.Union([Type.Literal('P0'), Type.Literal('P1'), Type.Literal('P2'), Type.Literal('P3')])
+export type PriorityName = Static<typeof PriorityName>
+export const PRIORITIES: readonly PriorityName[] = ['P0', 'P1', 'P2', 'P3']
+
+export const SlaClock = Type.Union([Type.Literal('always'), Type.Literal('business-hours'), Type.Literal('next-business-day')])
+export type SlaClock = Static<typeof SlaClock>
+
+const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', maxLength: 64 })
+
+export const SecretRef = Type.Union([
+  Type.Object({ env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$' }) }, { additionalProperties: false }),
+  Type.Object({ file: Type.String({ minLength: 1 }) }, { additionalProperties: false })
+])
+export type SecretRef = Static<typeof SecretRef>
+
+export const Escalation = Type.Object({
+  primary: Type.String({ minLength: 1 }),
+  escalation: Type.String({ minLength: 1 })
+}, { additionalProperties: false })
+export type Escalation = Static<typeof Escalation>
+
+export const PriorityPolicy = Type.Object({
+  responseTime: Type.String({ pattern: '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+S)?)?$', description: 'ISO 8601 duration' }),
+  clock: SlaClock,
+  primary: Type.String({ minLength: 1 }),
+  escalation: Type.String({ minLength: 1 }),
+  destinations: Type.Array(Id)
+}, { additionalProperties: false })
+export type PriorityPolicy = Static<typeof PriorityPolicy>
+
+const HHMM = Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' })
+export const Weekday = Type.Union(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => Type.Literal(d)))
+
+export const Calendar = Type.Object({
+  timezone: Type.String({ minLength: 1, description: 'IANA zone, e.g. Europe/Berlin' }),
+  businessDays: Type.Array(Weekday, { minItems: 1, uniqueItems: true }),
+  businessHours: Type.Object({ start: HHMM, end: HHMM }, { additionalProperties: false }),
+  holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), { default: [] })
+}, { additionalProperties: false })
+export type Calendar = Static<typeof Calendar>
+
+export const SlackDestination = Type.Object({
+  type: Type.Literal('slack'),
+  channel: Type.String({ minLength: 1 }),
+  webhookUrl: SecretRef
+}, { additionalProperties: false })
+
+export const PagerDutyDestination = Type.Object({
+  type: Type.Literal('pagerduty'),
+  routingKey: SecretRef
+}, { additionalProperties: false })
+
+export const Destination = Type.Union([SlackDestination, PagerDutyDestination])
+export type Destination = Static<typeof Destination>
+
+export const Link = Type.Object({
+  title: Type.String({ minLength: 1 }),
+  url: Type.String({ minLength: 1 })
+}, { additionalProperties: false })
+export type Link = Static<typeof Link>
+
+export const CatalogEntry = Type.Object({
+  id: Id,
+  description: Type.Optional(Type.String()),
+  matchers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Alertmanager matchers, ANDed' }),
+  priority: Type.Optional(PriorityName),
+  runbook: Type.Optional(Type.String({ minLength: 1, description: 'file.md#anchor relative to runbookBaseUrl, or an absolute URL' })),
+  team: Type.Optional(Type.String({ minLength: 1 })),
+  dashboards: Type.Optional(Type.Array(Link)),
+  links: Type.Optional(Type.Array(Link)),
+  destinations: Type.Optional(Type.Array(Id, { description: 'replaces the priority default' })),
+  escalation: Type.Optional(Type.Partial(Escalation))
+}, { additionalProperties: false })
+export type CatalogEntry = Static<typeof CatalogEntry>
+
+export const CatalogDocument = Type.Object({
+  runbookBaseUrl: Type.String({ minLength: 1 }),
+  defaults: Type.Object({
+    team: Type.String({ minLength: 1 }),
+    runbook: Type.String({ minLength: 1 }),
+    priority: PriorityName
+  }, { additionalProperties: false }),
+  calendar: Calendar,
+  severityPriority: Type.Record(Type.String(), PriorityName),
+  priorities: Type.Object({ P0: PriorityPolicy, P1: PriorityPolicy, P2: PriorityPolicy, P3: PriorityPolicy }, { additionalProperties: false }),
+  destinations: Type.Record(Id, Destination),
+  entries: Type.Array(CatalogEntry)
+}, { additionalProperties: false })
+export type CatalogDocument = Static<typeof CatalogDocument>

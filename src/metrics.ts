@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { PRIORITIES } from './config/catalog-schema.js'
+import { FAILURE_REASONS } from './notify/result.js'
+
+// Every metric the service exposes, on a registry the app owns (no prom-client global), so
+// tests can build many apps side by side. Labels come from closed sets only: priority,
+// destination name/type (from the catalog), outcome/reason enums, matched. Never per-alert values.
+
+export const WEBHOOK_OUTCOMES = ['accepted', 'duplicate', 'bad_request', 'unauthorized', 'too_large', 'unsupported_media_type', 'unavailable'] as const
+export type WebhookOutcome = typeof WEBHOOK_OUTCOMES[number]
+export const NOTIFICATION_OUTCOMES = ['sent', 'retry', 'dead', 'skipped'] as const
+export type NotificationOutcome = typeof NOTIFICATION_OUTCOMES[number]
+export const RELOAD_OUTCOMES = ['success', 'failure'] as const
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+export interface DestinationLabel { destination: string, type: string }
+
+export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean } = {}) {
+  const registry = new Registry()
+  const p = opts.prefix ?? 'alert_enricher_'
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p })
+  const registers = [registry]
+
+  const m = {
+    registry,
+    webhooksReceived: new Counter({ name: `${p}webhooks_received_total`, help: 'Alertmanager webhooks received, by outcome.', labelNames: ['outcome'] as const, registers }),
+    alertsEnriched: new Counter({ name: `${p}alerts_enriched_total`, help: 'Alerts enriched from accepted webhooks, by priority, status and whether a catalog entry matched.', labelNames: ['priority', 'status', 'matched'] as const, registers }),
+    notifications: new Counter({ name: `${p}notifications_total`, help: 'Notification attempts by destination and outcome; reason is a closed enum ("" when sent).', labelNames: ['destination', 'type', 'outcome', 'reason'] as const, registers }),
+    notificationAttemptSeconds: new Histogram({ name: `${p}notification_attempt_duration_seconds`, help: 'Duration of one send attempt to a destination.', labelNames: ['destination', 'type'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    deliveryLatencySeconds: new Histogram({ name: `${p}delivery_latency_seconds`, help: 'Time from webhook received to notification sent, by priority.', labelNames: ['priority'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600], registers }),
+    outboxPending: new Gauge({ name: `${p}outbox_pending`, help: 'Deliveries waiting to be sent, by priority.', labelNames: ['priority'] as const, registers }),
+    outboxOldestPendingAgeSeconds: new Gauge({ name: `${p}outbox_oldest_pending_age_seconds`, help: 'Age of the oldest pending delivery, by priority (0 when none).', labelNames: ['priority'] as const, registers }),
+    deadLetters: new Gauge({ name: `${p}outbox_dead_letters`, help: 'Deliveries in the dead letter state.', registers }),
+    retries: new Counter({ name: `${p}notification_retries_total`, help: 'Deliveries rescheduled for another attempt, by destination.', labelNames: ['destination', 'type'] as const, registers }),
+    rateLimitWaits: new Counter({ name: `${p}rate_limit_waits_total`, help: 'Times a due delivery waited for its destination rate limit, by destination.', labelNames: ['destination', 'type'] as const, registers }),
+    catalogEntries: new Gauge({ name: `${p}catalog_entries`, help: 'Entries in the loaded catalog.', registers }),
+    catalogReloads: new Counter({ name: `${p}catalog_reloads_total`, help: 'Catalog reload attempts by outcome.', labelNames: ['outcome'] as const, registers }),
+    catalogLastReloadSuccessful: new Gauge({ name: `${p}catalog_last_reload_successful`, help: 'Whether the last catalog reload attempt succeeded (1) or failed (0).', registers }),
+    catalogLastReloadSuccessTimestamp: new Gauge({ name: `${p}catalog_last_reload_success_timestamp_seconds`, help: 'Unix time of the last successful catalog load.', registers }),
+    httpRequestSeconds: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration by route template, method and status code.', labelNames: ['route', 'method', 'status_code'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers })
+  }
+
+  for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o })
+  for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o })
+  for (const priority of PRIORITIES) {
+    m.outboxPending.labels({ priority }).set(0)
+    m.outboxOldestPendingAgeSeconds.labels({ priority }).set(0)
+    m.deliveryLatencySeconds.labels({ priority })
+    for (const status of ['firing', 'resolved']) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched })
+  }
+  m.deadLetters.set(0)
+  return m
+}
+
+// Called whenever the set of destinations is known (start, reload) so every panel shows 0
+// rather than "no data".
+export function initDestinationLabels (m: Metrics, destinations: DestinationLabel[]): void {
+  for (const d of destinations) {
+    m.notificationAttemptSeconds.labels(d.destination, d.type)
+    m.retries.labels(d.destination, d.type)
+    m.rateLimitWaits.labels(d.destination, d.type)
+    m.notifications.labels(d.destination, d.type, 'sent', '')
+    m.notifications.labels(d.destination, d.type, 'skipped', 'not_configured')
+    for (const reason of FAILURE_REASONS) {
+      if (reason === 'not_configured') continue
+      m.notifications.labels(d.destination, d.type, reason === 'expired' || reason === 'client_error' || reason === 'rejected' ? 'dead' : 'retry', reason)
+    }
+  }
+}

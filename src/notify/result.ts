@@ -1,0 +1,32 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+// A closed set of failure reasons, as in Alertmanager's notify package. The same strings are
+// the `reason` label of alert_enricher_notifications_total, so the set must stay small.
+export const FailureReason = Type.Union([
+  Type.Literal('rate_limited'),      // 429
+  Type.Literal('server_error'),      // 5xx
+  Type.Literal('timeout'),           // no answer within the per-request timeout
+  Type.Literal('network'),           // connection refused/reset, DNS
+  Type.Literal('client_error'),      // other 4xx: the request itself is wrong, retrying won't help
+  Type.Literal('rejected'),          // 2xx transport but the service said no (Slack ok:false)
+  Type.Literal('not_configured'),    // destination secret unset
+  Type.Literal('expired')            // retried past the maximum age
+])
+export type FailureReason = Static<typeof FailureReason>
+export const FAILURE_REASONS: readonly FailureReason[] = [
+  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired'
+]
+
+export const SendResult = Type.Union([
+  Type.Object({ ok: Type.Literal(true), status: Type.Integer() }),
+  Type.Object({
+    ok: Type.Literal(false),
+    retryable: Type.Boolean(),
+    reason: FailureReason,
+    status: Type.Optional(Type.Integer()),
+    retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    // Human readable, already free of secrets (URLs and keys are never echoed).
+    error: Type.String()
+  })
+])
+export type SendResult = Static<typeof SendResult>
