@@ -41,13 +41,13 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     httpRequestSeconds: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration by route template, method and status code.', labelNames: ['route', 'method', 'status_code'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers })
   }
 
-  for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o })
-  for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o })
+  for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o }).inc(0)
+  for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o }).inc(0)
   for (const priority of PRIORITIES) {
     m.outboxPending.labels({ priority }).set(0)
     m.outboxOldestPendingAgeSeconds.labels({ priority }).set(0)
-    m.deliveryLatencySeconds.labels({ priority })
-    for (const status of ['firing', 'resolved']) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched })
+    m.deliveryLatencySeconds.zero({ priority })
+    for (const status of ['firing', 'resolved']) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched }).inc(0)
   }
   m.deadLetters.set(0)
   return m
@@ -57,14 +57,14 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
 // rather than "no data".
 export function initDestinationLabels (m: Metrics, destinations: DestinationLabel[]): void {
   for (const d of destinations) {
-    m.notificationAttemptSeconds.labels(d.destination, d.type)
-    m.retries.labels(d.destination, d.type)
-    m.rateLimitWaits.labels(d.destination, d.type)
-    m.notifications.labels(d.destination, d.type, 'sent', '')
-    m.notifications.labels(d.destination, d.type, 'skipped', 'not_configured')
+    m.notificationAttemptSeconds.zero({ destination: d.destination, type: d.type })
+    m.retries.labels(d.destination, d.type).inc(0)
+    m.rateLimitWaits.labels(d.destination, d.type).inc(0)
+    m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
+    m.notifications.labels(d.destination, d.type, 'skipped', 'not_configured').inc(0)
     for (const reason of FAILURE_REASONS) {
       if (reason === 'not_configured') continue
-      m.notifications.labels(d.destination, d.type, reason === 'expired' || reason === 'client_error' || reason === 'rejected' ? 'dead' : 'retry', reason)
+      m.notifications.labels(d.destination, d.type, reason === 'expired' || reason === 'client_error' || reason === 'rejected' ? 'dead' : 'retry', reason).inc(0)
     }
   }
 }
