@@ -10,12 +10,16 @@ export type LabelSet = Static<typeof LabelSet>
 export const AlertStatus = Type.Union([Type.Literal('firing'), Type.Literal('resolved')])
 export type AlertStatus = Static<typeof AlertStatus>
 
+// A pattern rather than `format: 'date-time'`: TypeBox formats live in a process-global
+// registry, and the same check must hold in the route, the CLI and the bare benchmark baseline.
+const RFC3339 = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' })
+
 export const WebhookAlert = Type.Object({
   status: AlertStatus,
   labels: LabelSet,
   annotations: LabelSet,
-  startsAt: Type.String({ format: 'date-time' }),
-  endsAt: Type.String({ format: 'date-time' }),
+  startsAt: RFC3339,
+  endsAt: RFC3339,
   generatorURL: Type.String(),
   fingerprint: Type.String({ minLength: 1, maxLength: 64 })
 })

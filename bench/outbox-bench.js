@@ -1,0 +1,167 @@
+// Outbox + dispatcher figures (issue 3), against in-process senders so the numbers are the
+// outbox's own: SQLite in a temp DATA_DIR, synchronous=FULL, group commit, real timers.
+//   drain      deliveries/s to a sender that never limits (goal ≥ 2,000/s)
+//   p0-latency p99 time for a new P0 page to be sent with 5,000 P3s queued behind
+//              PagerDuty's rate limit (goal < 1 s over 100 pages)
+//   rss        peak RSS of a fresh process holding 100,000 pending deliveries (goal ≤ 200 MB)
+// The baseline of each row is its goal; ratio > 1 means the goal is met.
+// Run alone: `npm run build && node bench/outbox-bench.js`.
+import { fork } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import { setImmediate } from 'node:timers'
+import { createMetrics } from '../dist/metrics.js'
+import { createDispatcher } from '../dist/outbox/dispatcher.js'
+import { createSqliteStore } from '../dist/outbox/sqlite-store.js'
+
+const silent = { debug () {}, info () {}, warn () {}, error () {} }
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// A PagerDuty-event-sized body (~1.5 KB), never holding a secret.
+function body (n) {
+  return {
+    event_action: 'trigger',
+    dedup_key: `bench-${n}`,
+    payload: { summary: `HighErrorRate on api-${n}: 5xx ratio above 5% for 10m`, severity: 'info', source: 'alert-enricher', custom_details: { runbook: 'https://example.invalid/runbooks/http.md#high-error-rate', note: 'x'.repeat(1_200) } }
+  }
+}
+
+function item (n, over = {}) {
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P3', idempotencyKey: `bench-${n}`, groupKey: `g${n}`, body: body(n), ...over }
+}
+
+async function withStore (fn) {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-outbox-bench-'))
+  const store = createSqliteStore({ dataDir: dir }, { now: Date.now })
+  try {
+    return await fn(store)
+  } finally {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// Enqueue like webhooks do: many concurrent calls of a few deliveries each.
+async function fill (store, count, perCall, make) {
+  const calls = []
+  for (let i = 0; i < count; i += perCall) {
+    calls.push(store.enqueue(Array.from({ length: Math.min(perCall, count - i) }, (_, j) => make(i + j)), { receivedAt: Date.now() }))
+    if (calls.length >= 50) await Promise.all(calls.splice(0))
+  }
+  await Promise.all(calls)
+}
+
+export async function benchDrain ({ count = 20_000 } = {}) {
+  return await withStore(async (store) => {
+    await fill(store, count, 10, (n) => item(n, { destination: 'fast' }))
+    let sent = 0
+    let resolveDone
+    const done = new Promise((resolve) => { resolveDone = resolve })
+    const dispatcher = createDispatcher({ rateLimits: { byDestination: { fast: null } } }, {
+      store,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: silent,
+      now: Date.now,
+      send: async () => {
+        await new Promise((resolve) => setImmediate(resolve))
+        if (++sent === count) resolveDone()
+        return { ok: true, status: 202 }
+      }
+    })
+    const started = performance.now()
+    await dispatcher.start()
+    await done
+    await dispatcher.stop({ timeoutMs: 5_000 })
+    const seconds = (performance.now() - started) / 1000
+    return count / seconds
+  })
+}
+
+export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
+  return await withStore(async (store) => {
+    await fill(store, noise, 10, (n) => item(n))
+    const waiting = new Map()
+    const dispatcher = createDispatcher({}, {
+      store,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: silent,
+      now: Date.now,
+      send: async (d) => {
+        waiting.get(d.idempotencyKey)?.()
+        return { ok: true, status: 202 }
+      }
+    })
+    await dispatcher.start()
+    await sleep(1_000) // the burst is spent: the P3s now sit behind an empty bucket
+    const latencies = []
+    for (let i = 0; i < pages; i++) {
+      const key = `page-${i}`
+      const sent = new Promise((resolve) => waiting.set(key, resolve))
+      const t0 = performance.now()
+      await store.enqueue([item(noise + i, { priority: 'P0', idempotencyKey: key })], { receivedAt: Date.now() })
+      dispatcher.notify()
+      await sent
+      latencies.push(performance.now() - t0)
+      await sleep(Math.random() * 100)
+    }
+    await dispatcher.stop({ timeoutMs: 5_000 })
+    latencies.sort((a, b) => a - b)
+    const left = (await store.stats(Date.now())).pending.P3
+    return { p99: latencies[Math.ceil(0.99 * latencies.length) - 1], p50: latencies[Math.floor(latencies.length / 2)], p3Left: left }
+  })
+}
+
+// Child process: 100,000 pending deliveries, a dispatcher running against a held destination,
+// gauges and admin listing exercised; reports peak RSS.
+async function rssChild (count) {
+  return await withStore(async (store) => {
+    const t0 = performance.now()
+    await fill(store, count, 10, (n) => item(n))
+    const enqueueSeconds = (performance.now() - t0) / 1000
+    const dispatcher = createDispatcher({ statsIntervalMs: 500 }, {
+      store,
+      metrics: createMetrics(),
+      logger: silent,
+      now: Date.now,
+      send: async () => ({ ok: false, retryable: true, reason: 'server_error', status: 503, error: 'HTTP 503' })
+    })
+    await dispatcher.start()
+    for (let i = 0; i < 10; i++) {
+      await store.list({ state: 'pending', limit: 1000 })
+      await dispatcher.refreshGauges()
+      await sleep(200)
+    }
+    await dispatcher.stop({ timeoutMs: 5_000 })
+    const pending = (await store.stats(Date.now())).pending
+    return { maxRssMb: process.resourceUsage().maxRSS / 1024, enqueuePerSecond: count / enqueueSeconds, pending: pending.P3 }
+  })
+}
+
+export async function benchPeakRss ({ count = 100_000 } = {}) {
+  const child = fork(fileURLToPath(import.meta.url), ['rss-child', String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return await new Promise((resolve, reject) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => { if (code !== 0) reject(new Error(`rss child exited ${code}`)) })
+  })
+}
+
+export async function benchOutbox () {
+  const drain = await benchDrain()
+  const p0 = await benchP0Latency()
+  const rss = await benchPeakRss()
+  return [
+    { name: 'outbox drain to a never-limiting sender (baseline = goal)', value: drain, unit: 'deliveries/s', baseline: 2_000, ratio: drain / 2_000 },
+    { name: `P0 page p99 with 5,000 P3s behind PagerDuty's limit (p50 ${Math.round(p0.p50)} ms; baseline = goal)`, value: p0.p99, unit: 'ms', baseline: 1_000, ratio: 1_000 / p0.p99 },
+    { name: `peak RSS, 100,000 pending (enqueued at ${Math.round(rss.enqueuePerSecond)}/s; baseline = goal)`, value: rss.maxRssMb, unit: 'MB', baseline: 200, ratio: 200 / rss.maxRssMb }
+  ]
+}
+
+if (process.argv[2] === 'rss-child') {
+  const result = await rssChild(Number(process.argv[3]))
+  process.send(result, () => process.disconnect())
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const r of await benchOutbox()) console.log(`${r.name}: ${r.value.toFixed(1)} ${r.unit} (goal ${r.baseline}) → ${r.ratio.toFixed(2)}×`)
+}

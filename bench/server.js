@@ -1,0 +1,49 @@
+// A server for the webhook benchmark, run as a child process so the load generator does not
+// share its event loop. Modes: `baseline` (bare Fastify: parse + schema-validate the same
+// bodies) and `service` (the real app: auth off, enrich, plan, durable outbox commit).
+import Fastify from 'fastify'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildApp } from '../dist/app.js'
+import { WebhookPayload } from '../dist/alertmanager/webhook.js'
+import { parseCatalog } from '../dist/config/catalog.js'
+import { createCatalogHolder } from '../dist/config/catalog-holder.js'
+import { createMetrics } from '../dist/metrics.js'
+import { createIntake } from '../dist/outbox/intake.js'
+import { createSqliteStore } from '../dist/outbox/sqlite-store.js'
+
+const mode = process.argv[2]
+const silent = { info () {}, warn () {}, error () {} }
+let app
+let cleanup = async () => {}
+
+if (mode === 'baseline') {
+  app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 })
+  app.post('/webhook', { schema: { body: WebhookPayload } }, async () => ({ status: 'accepted' }))
+} else if (mode === 'service') {
+  const path = 'rules/catalog.yaml'
+  const text = readFileSync(path, 'utf8')
+  const parsed = parseCatalog(text, path)
+  if (!parsed.ok) throw new Error('bundled catalog invalid')
+  const metrics = createMetrics()
+  const catalog = createCatalogHolder(path, parsed.catalog, text, { metrics, logger: silent, now: () => new Date() })
+  const dataDir = mkdtempSync(join(tmpdir(), 'ae-bench-'))
+  const store = createSqliteStore({ dataDir }, { now: () => Date.now() })
+  const intake = createIntake({ store, metrics, isConfigured: () => true, onEnqueued: () => {} })
+  app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
+  cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
+} else {
+  throw new Error(`usage: server.js baseline|service (got ${mode})`)
+}
+
+await app.listen({ port: 0, host: '127.0.0.1' })
+process.send?.({ port: app.server.address().port })
+process.on('message', async (msg) => {
+  if (msg === 'rss') process.send?.({ rss: process.memoryUsage().rss })
+  if (msg === 'stop') {
+    await app.close()
+    await cleanup()
+    process.exit(0)
+  }
+})

@@ -1,0 +1,66 @@
+// /webhook throughput against a bare Fastify route that only parses and schema-validates the
+// same bodies, measured in the same run; every request is a distinct group.
+import autocannon from 'autocannon'
+import { fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+const fixture = JSON.parse(readFileSync(new URL('../../shared/fixtures/alertmanager/firing-two-critical.json', import.meta.url), 'utf8'))
+
+export function makeBody (alertCount, n) {
+  const template = fixture.alerts[0]
+  const alerts = Array.from({ length: alertCount }, (_, i) => ({
+    ...template,
+    labels: { ...template.labels, instance: `10.0.${i >> 8}.${i & 255}:8000` },
+    fingerprint: (n * 1000 + i).toString(16).padStart(16, '0')
+  }))
+  return JSON.stringify({ ...fixture, groupKey: `{}:{alertname="HighErrorRate", run="${n}"}`, alerts })
+}
+
+async function startServer (mode) {
+  const child = fork(new URL('./server.js', import.meta.url), [mode], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const port = await new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m.port))
+    child.once('exit', (code) => reject(new Error(`${mode} server exited ${code}`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}/webhook`,
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('stop') })
+  }
+}
+
+async function load (url, alertCount, seconds) {
+  let n = 0
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: 16,
+    duration: seconds,
+    headers: { 'content-type': 'application/json' },
+    requests: [{ setupRequest: (req) => ({ ...req, body: makeBody(alertCount, n++) }) }]
+  })
+  const bad = result.non2xx + result.errors + result.timeouts
+  if (bad > 0) throw new Error(`${bad} failed requests against ${url}`)
+  return result.requests.average
+}
+
+export async function benchWebhook ({ seconds = 5 } = {}) {
+  const rows = []
+  for (const alertCount of [1, 20]) {
+    const figures = {}
+    // Alternate baseline and service twice and keep each one's best, so a noisy neighbour
+    // on a shared 2-core machine hurts both sides alike.
+    for (let round = 0; round < 2; round++) {
+      for (const mode of ['baseline', 'service']) {
+        const server = await startServer(mode)
+        try {
+          await load(server.url, alertCount, 1) // warm-up
+          figures[mode] = Math.max(figures[mode] ?? 0, await load(server.url, alertCount, seconds))
+        } finally {
+          await server.stop()
+        }
+      }
+    }
+    rows.push({ name: `webhook ${alertCount}-alert bodies`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio: figures.service / figures.baseline })
+  }
+  return rows
+}

@@ -1,0 +1,66 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { CatalogHolder } from './config/catalog-holder.js'
+import type { Metrics } from './metrics.js'
+import type { Store } from './outbox/store.js'
+import type { WebhookAuthConfig } from './routes/auth.js'
+import { deliveriesRoutes } from './routes/deliveries.js'
+import { registerErrorHandlers } from './routes/errors.js'
+import { healthRoutes } from './routes/health.js'
+import { previewRoutes } from './routes/preview.js'
+import { runbooksRoutes } from './routes/runbooks.js'
+import { webhookRoutes, type Intake } from './routes/webhook.js'
+
+// buildApp wires the HTTP edge from injected parts; it opens no files and starts no timers,
+// so tests build as many apps as they like and main.ts owns the process lifecycle.
+
+export interface AppDeps {
+  auth: WebhookAuthConfig
+  bodyLimit: number
+  runbooksDir: string
+  catalog: CatalogHolder
+  metrics: Metrics
+  intake: Intake
+  store: Store
+  now?: () => Date
+  logger?: FastifyBaseLogger
+  isReady?: () => boolean
+  beforeScrape?: () => void
+  onDeliveryRetry?: () => void
+}
+
+// Secret-bearing fields that must never reach a log line, at any level.
+export const LOG_REDACT_PATHS = [
+  'req.headers.authorization', 'headers.authorization', '*.webhookUrl', '*.routingKey', '*.routing_key', '*.token', '*.password'
+]
+
+export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? (() => new Date())
+  const app = Fastify({
+    ...(deps.logger !== undefined ? { loggerInstance: deps.logger } : { logger: false }),
+    requestIdHeader: 'x-request-id',
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    bodyLimit: deps.bodyLimit
+  })
+
+  registerErrorHandlers(app)
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpRequestSeconds.observe({
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status_code: String(reply.statusCode)
+    }, reply.elapsedTime / 1000)
+  })
+
+  await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, catalog: deps.catalog, metrics: deps.metrics, intake: deps.intake, now })
+  await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
+  await app.register(deliveriesRoutes, { store: deps.store, ...(deps.onDeliveryRetry !== undefined ? { onRetry: deps.onDeliveryRetry } : {}) })
+  await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
+  await app.register(healthRoutes, {
+    catalog: deps.catalog,
+    metrics: deps.metrics,
+    isReady: deps.isReady ?? (() => true),
+    ...(deps.beforeScrape !== undefined ? { beforeScrape: deps.beforeScrape } : {})
+  })
+  return app
+}

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+// Process settings from the environment (shared/design/interface.md). Every secret also
+// works as NAME_FILE, the Kubernetes/Docker secrets convention.
+
+export const Settings = Type.Object({
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  host: Type.String({ minLength: 1 }),
+  catalogPath: Type.String({ minLength: 1 }),
+  runbooksDir: Type.String({ minLength: 1 }),
+  dataDir: Type.String({ minLength: 1 }),
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  webhookBearerToken: Type.Optional(Type.String({ minLength: 1 })),
+  webhookBasicAuth: Type.Optional(Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) })),
+  webhookBodyLimitBytes: Type.Integer({ minimum: 1024 }),
+  pagerDutyEventsUrl: Type.String({ minLength: 1 }),
+  // Delivery tuning, all optional with production defaults.
+  idempotencyWindowSeconds: Type.Integer({ minimum: 0 }),
+  notifyTimeoutMs: Type.Integer({ minimum: 100 }),
+  maxDeliveryAgeSeconds: Type.Integer({ minimum: 60 })
+})
+export type Settings = Static<typeof Settings>
+
+export type Env = Record<string, string | undefined>
+
+export class SettingsError extends Error {}
+
+/** Reads NAME, or the file named by NAME_FILE (trailing newline trimmed). */
+export function readSecretEnv (env: Env, name: string, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): string | undefined {
+  const direct = env[name]
+  if (direct !== undefined && direct !== '') return direct
+  const file = env[`${name}_FILE`]
+  if (file === undefined || file === '') return undefined
+  let text: string
+  try {
+    text = readFile(file)
+  } catch (err) {
+    // The path is not a secret; the content would be.
+    throw new SettingsError(`${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  const value = text.replace(/\r?\n$/, '')
+  return value === '' ? undefined : value
+}
+
+function int (env: Env, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw)) throw new SettingsError(`${name}: expected a non-negative integer, got ${JSON.stringify(raw)}`)
+  return Number(raw)
+}
+
+export function loadSettings (env: Env, readFile?: (p: string) => string): Settings {
+  const username = env.WEBHOOK_BASIC_AUTH_USERNAME
+  const password = readSecretEnv(env, 'WEBHOOK_BASIC_AUTH_PASSWORD', readFile)
+  if ((username === undefined || username === '') !== (password === undefined)) {
+    throw new SettingsError('WEBHOOK_BASIC_AUTH_USERNAME and WEBHOOK_BASIC_AUTH_PASSWORD must be set together')
+  }
+  const token = readSecretEnv(env, 'WEBHOOK_BEARER_TOKEN', readFile)
+  const settings: Settings = {
+    port: int(env, 'PORT', 9095),
+    host: env.HOST ?? '0.0.0.0',
+    catalogPath: env.CATALOG_PATH ?? 'rules/catalog.yaml',
+    runbooksDir: env.RUNBOOKS_DIR ?? 'runbooks',
+    dataDir: env.DATA_DIR ?? './data',
+    logLevel: (env.LOG_LEVEL ?? 'info') as Settings['logLevel'],
+    ...(token !== undefined ? { webhookBearerToken: token } : {}),
+    ...(username !== undefined && username !== '' && password !== undefined ? { webhookBasicAuth: { username, password } } : {}),
+    webhookBodyLimitBytes: int(env, 'WEBHOOK_BODY_LIMIT_BYTES', 4 * 1024 * 1024),
+    pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? 'https://events.pagerduty.com/v2/enqueue',
+    idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),
+    notifyTimeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 10_000),
+    maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400)
+  }
+  const first = Value.Errors(Settings, settings).First()
+  if (first !== undefined) throw new SettingsError(`invalid setting ${first.path.slice(1)}: ${first.message}`)
+  return settings
+}

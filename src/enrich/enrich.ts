@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto'
+import type { WebhookAlert, WebhookPayload } from '../alertmanager/webhook.js'
+import type { Catalog } from '../config/catalog.js'
+import { PRIORITIES, type PriorityName } from '../config/catalog-schema.js'
+import { resolveRunbookUrl, silenceUrl, sourceUrl } from './links.js'
+import { computeSla } from './sla.js'
+import type { EnrichedAlert, EnrichedGroup, Sla } from './types.js'
+
+// Step 2 of the data flow: a pure function of (payload, catalog, clock). No I/O, so the
+// webhook route, the preview route and `alert-enricher explain` all run exactly this.
+
+export function enrichGroup (payload: WebhookPayload, catalog: Catalog, now: Date): EnrichedGroup {
+  // Alerts of one group usually share a start time; business-hours maths is the costly part.
+  const slaMemo = new Map<string, Sla>()
+  const alerts = payload.alerts.map((alert) => enrichAlert(alert, payload, catalog, now, slaMemo))
+  const firing = alerts.filter((a) => a.status === 'firing')
+  return {
+    groupKey: payload.groupKey,
+    groupKeyHash: sha256Hex(payload.groupKey),
+    receiver: payload.receiver,
+    status: payload.status,
+    externalURL: payload.externalURL,
+    truncatedAlerts: payload.truncatedAlerts ?? 0,
+    groupLabels: payload.groupLabels,
+    commonLabels: payload.commonLabels,
+    commonAnnotations: payload.commonAnnotations,
+    priority: highestPriority((firing.length > 0 ? firing : alerts).map((a) => a.priority)),
+    alerts
+  }
+}
+
+export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catalog: Catalog, now: Date, slaMemo = new Map<string, Sla>()): EnrichedAlert {
+  const doc = catalog.doc
+  const labels = alert.labels
+  const matchedEntry = catalog.findEntry(labels)?.entry
+  const severity = labels.severity ?? null
+  const priority: PriorityName = matchedEntry?.priority ??
+    (severity !== null ? doc.severityPriority[severity.toLowerCase()] : undefined) ??
+    doc.defaults.priority
+  const policy = doc.priorities[priority]
+  const start = alertStart(alert.startsAt, now)
+  const slaKey = `${priority}|${start.getTime()}`
+  let sla = slaMemo.get(slaKey)
+  if (sla === undefined) {
+    sla = computeSla(policy, doc.calendar, start)
+    slaMemo.set(slaKey, sla)
+  }
+  const runbookRef = matchedEntry?.runbook ?? nonEmpty(alert.annotations.runbook_url) ?? doc.defaults.runbook
+  return {
+    fingerprint: alert.fingerprint,
+    status: alert.status,
+    alertname: labels.alertname ?? '',
+    matched: matchedEntry !== undefined,
+    entry: matchedEntry?.id ?? null,
+    priority,
+    severity,
+    summary: nonEmpty(alert.annotations.summary) ?? nonEmpty(payload.commonAnnotations.summary) ?? labels.alertname ?? 'alert',
+    description: nonEmpty(alert.annotations.description) ?? null,
+    sla,
+    runbookUrl: resolveRunbookUrl(runbookRef, doc.runbookBaseUrl),
+    team: matchedEntry?.team ?? nonEmpty(labels.team) ?? doc.defaults.team,
+    escalation: {
+      primary: matchedEntry?.escalation?.primary ?? policy.primary,
+      escalation: matchedEntry?.escalation?.escalation ?? policy.escalation
+    },
+    dashboards: matchedEntry?.dashboards ?? [],
+    links: matchedEntry?.links ?? [],
+    silenceUrl: silenceUrl(payload.externalURL, labels),
+    sourceUrl: sourceUrl(alert.generatorURL),
+    destinations: matchedEntry?.destinations ?? policy.destinations,
+    labels,
+    annotations: alert.annotations,
+    startsAt: alert.startsAt,
+    endsAt: alert.endsAt
+  }
+}
+
+export function highestPriority (priorities: readonly PriorityName[]): PriorityName {
+  let best = PRIORITIES.length - 1
+  for (const p of priorities) best = Math.min(best, PRIORITIES.indexOf(p))
+  return PRIORITIES[best] ?? 'P3'
+}
+
+export function sha256Hex (text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+// The SLA clock starts when the alert started; a missing/zero start (seen from some
+// senders) falls back to the time we received it rather than year 1.
+function alertStart (startsAt: string, now: Date): Date {
+  const t = Date.parse(startsAt)
+  return Number.isFinite(t) && t > 0 ? new Date(t) : now
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import pino, { type Logger } from 'pino'
+import { buildApp, LOG_REDACT_PATHS } from './app.js'
+import { parseCatalog } from './config/catalog.js'
+import { createCatalogHolder } from './config/catalog-holder.js'
+import { formatProblem } from './config/problems.js'
+import { loadSettings, type Env } from './config/settings.js'
+import { createMetrics, initDestinationLabels } from './metrics.js'
+import { createDestinationRegistry, type DestinationRegistry } from './notify/destinations.js'
+import { createDispatcher } from './outbox/dispatcher.js'
+import { createSqliteStore } from './outbox/sqlite-store.js'
+import { createIntake } from './outbox/intake.js'
+
+// The composition root: settings → catalog → store → notifiers → dispatcher → HTTP, and the
+// process lifecycle (SIGTERM drains in-flight sends, SIGHUP reloads the catalog).
+
+export async function serve (env: Env): Promise<void> {
+  const settings = loadSettings(env)
+  const logger: Logger = pino({ level: settings.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } })
+  const now = (): Date => new Date()
+
+  const catalogText = await readFile(settings.catalogPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`${settings.catalogPath}: cannot read catalog: ${err.code ?? err.message}`)
+  })
+  const parsed = parseCatalog(catalogText, settings.catalogPath)
+  if (!parsed.ok) {
+    for (const p of parsed.problems) console.error(formatProblem(p))
+    throw new Error(`${settings.catalogPath}: ${parsed.problems.length} problem(s); refusing to start`)
+  }
+
+  const metrics = createMetrics()
+  const bindDestinations = (doc: typeof parsed.catalog.doc): DestinationRegistry => {
+    const registry = createDestinationRegistry(doc.destinations, {
+      env, readFile: (p) => readFileSync(p, 'utf8'), fetch: globalThis.fetch, timeoutMs: settings.notifyTimeoutMs, pagerDutyEventsUrl: settings.pagerDutyEventsUrl
+    })
+    initDestinationLabels(metrics, registry.labels())
+    for (const d of registry.labels()) {
+      if (registry.get(d.destination)?.configured !== true) logger.warn({ destination: d.destination }, 'destination secret not set; its notifications are recorded as skipped')
+    }
+    return registry
+  }
+  let destinations = bindDestinations(parsed.catalog.doc)
+  const catalog = createCatalogHolder(settings.catalogPath, parsed.catalog, catalogText, {
+    metrics, logger, now, onChange: (c) => { destinations = bindDestinations(c.doc) }
+  })
+
+  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, { now: () => Date.now() })
+  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000 }, {
+    store,
+    send: async (delivery) => {
+      const d = destinations.get(delivery.destination)
+      return d !== undefined ? await d.send(delivery.body) : { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
+    },
+    now: () => Date.now(),
+    metrics,
+    logger
+  })
+  const intake = createIntake({ store, metrics, isConfigured: (name) => destinations.get(name)?.configured === true, onEnqueued: () => { dispatcher.notify() } })
+
+  if (settings.webhookBearerToken === undefined && settings.webhookBasicAuth === undefined) {
+    logger.warn('no WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH_* set: /webhook accepts unauthenticated requests')
+  }
+  let closing = false
+  const app = await buildApp({
+    auth: { ...(settings.webhookBearerToken !== undefined ? { bearerToken: settings.webhookBearerToken } : {}), ...(settings.webhookBasicAuth !== undefined ? { basic: settings.webhookBasicAuth } : {}) },
+    bodyLimit: settings.webhookBodyLimitBytes,
+    runbooksDir: settings.runbooksDir,
+    catalog,
+    metrics,
+    intake,
+    store,
+    now,
+    logger,
+    isReady: () => !closing,
+    onDeliveryRetry: () => { dispatcher.notify() }
+  })
+
+  await dispatcher.start()
+  catalog.watch()
+  await app.listen({ port: settings.port, host: settings.host })
+  logger.info({ catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
+
+  process.on('SIGHUP', () => { void catalog.reload() })
+  const shutdown = async (signal: string): Promise<void> => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down: finishing in-flight sends, leaving the rest pending')
+    catalog.close()
+    await app.close()
+    await dispatcher.stop({ timeoutMs: 10_000 })
+    await store.close()
+    logger.flush()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => { void shutdown('SIGTERM') })
+  process.on('SIGINT', () => { void shutdown('SIGINT') })
+}

@@ -1,0 +1,179 @@
+import type { PriorityName } from '../../config/catalog-schema.js'
+import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
+import type { LabelSet } from '../../alertmanager/webhook.js'
+import {
+  alertNames, countByStatus, formatRelative, formatUtc, groupLinks, groupSummary, leadAlert, respondBy, sortAlerts
+} from '../group-view.js'
+import { distinct, oneLine, truncate } from '../text.js'
+
+// PagerDuty Events API v2 event for one group, without routing_key: the notifier adds the
+// key at send time so rendered bodies (stored, previewed) never hold a secret.
+
+export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info'
+export interface PagerDutyLink { href: string, text: string }
+export interface PagerDutyPayload {
+  summary: string
+  source: string
+  severity: PagerDutySeverity
+  timestamp: string
+  component?: string
+  group?: string
+  class?: string
+  custom_details: Record<string, unknown>
+}
+export interface PagerDutyEvent {
+  event_action: 'trigger' | 'resolve'
+  dedup_key: string
+  payload: PagerDutyPayload
+  links: PagerDutyLink[]
+  client: string
+  client_url?: string
+}
+
+export const SEVERITY_BY_PRIORITY: Record<PriorityName, PagerDutySeverity> = { P0: 'critical', P1: 'error', P2: 'warning', P3: 'info' }
+
+// PagerDuty's limits. "512 KB" is read as 512,000 bytes, the stricter of its two meanings,
+// measured with a 32-char routing_key in place.
+const MAX_EVENT_BYTES = 512_000
+const ROUTING_KEY_PLACEHOLDER = 'x'.repeat(32)
+const MAX_SUMMARY = 1024
+const MAX_FIELD = 1024          // source, component, group, class
+const MAX_DETAIL_VALUE = 8192   // any one label/annotation value inside custom_details
+const MAX_LINK_URL = 8192
+
+export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string }, opts: { now: Date, clientUrl?: string }): PagerDutyEvent {
+  const resolved = group.status === 'resolved'
+  const lead = leadAlert(group)
+  const deadline = resolved ? null : respondBy(group)
+  const { firing, resolved: resolvedCount } = countByStatus(group)
+  const names = alertNames(group)
+  const more = group.alerts.length + group.truncatedAlerts > 1 ? ` (${firing} firing, ${resolvedCount} resolved)` : ''
+  const summary = truncate(oneLine(truncate(`[${group.priority}] ${names.join(', ')}: ${groupSummary(group)}${more}`, 4 * MAX_SUMMARY)), MAX_SUMMARY)
+
+  const payload: PagerDutyPayload = {
+    summary,
+    source: field(eventSource(group)),
+    severity: SEVERITY_BY_PRIORITY[group.priority],
+    timestamp: eventTimestamp(group, opts.now),
+    custom_details: {}
+  }
+  const component = group.commonLabels.component ?? group.commonLabels.service
+  const groupName = group.commonLabels.group ?? group.commonLabels.namespace ?? group.commonLabels.job
+  const klass = group.commonLabels.class ?? (names.length === 1 ? names[0] : undefined)
+  if (nonEmpty(component)) payload.component = field(component)
+  if (nonEmpty(groupName)) payload.group = field(groupName)
+  if (nonEmpty(klass)) payload.class = field(klass)
+
+  const event: PagerDutyEvent = {
+    event_action: resolved ? 'resolve' : 'trigger',
+    dedup_key: group.groupKeyHash,
+    payload,
+    links: groupLinks(group)
+      .filter((l) => l.url.length <= MAX_LINK_URL && /^https?:\/\//i.test(l.url))
+      .map((l) => ({ href: l.url, text: truncate(oneLine(l.title), 256) })),
+    client: 'alert-enricher'
+  }
+  const clientUrl = opts.clientUrl ?? group.externalURL
+  if (nonEmpty(clientUrl) && clientUrl.length <= MAX_LINK_URL) event.client_url = clientUrl
+
+  payload.custom_details = {
+    priority: group.priority,
+    status: group.status,
+    respond_by: deadline === null ? null : `${formatUtc(deadline)} (${formatRelative(deadline, opts.now)})`,
+    escalation: lead === undefined ? null : { primary: field(lead.escalation.primary), escalation: field(lead.escalation.escalation) },
+    team: field(distinct(group.alerts.map((a) => a.team)).join(', ')),
+    runbook: lead === undefined ? null : truncate(lead.runbookUrl, MAX_LINK_URL),
+    receiver: field(group.receiver),
+    destination: dest.name,
+    num_firing: firing,
+    num_resolved: resolvedCount,
+    truncated_alerts: group.truncatedAlerts,
+    firing: [],
+    resolved: []
+  }
+  fitAlerts(event, sortAlerts(group.alerts))
+  return event
+}
+
+// Adds alert details in order until the next one would push the event over the size limit;
+// the rest are counted in a note. Sizes are measured, not estimated.
+function fitAlerts (event: PagerDutyEvent, alerts: EnrichedAlert[]): void {
+  const details = event.payload.custom_details
+  const firing: unknown[] = []
+  const resolved: unknown[] = []
+  details.firing = firing
+  details.resolved = resolved
+  // Reserve room for the note before measuring, so adding it later cannot overflow.
+  details.more = `+${alerts.length} more alerts not shown (event size limit)`
+  let size = eventBytes(event)
+  let shown = 0
+  for (const alert of alerts) {
+    const detail = alertDetail(alert)
+    const bytes = Buffer.byteLength(JSON.stringify(detail)) + 1
+    if (size + bytes > MAX_EVENT_BYTES) break
+    ;(alert.status === 'firing' ? firing : resolved).push(detail)
+    size += bytes
+    shown++
+  }
+  if (shown === alerts.length) delete details.more
+  else details.more = `+${alerts.length - shown} more alerts not shown (event size limit)`
+}
+
+export function eventBytes (event: PagerDutyEvent): number {
+  return Buffer.byteLength(JSON.stringify({ routing_key: ROUTING_KEY_PLACEHOLDER, ...event }))
+}
+
+function alertDetail (a: EnrichedAlert): Record<string, unknown> {
+  return {
+    fingerprint: a.fingerprint,
+    alertname: truncate(a.alertname, MAX_FIELD),
+    priority: a.priority,
+    severity: a.severity === null ? null : truncate(a.severity, MAX_FIELD),
+    summary: truncate(a.summary, MAX_DETAIL_VALUE),
+    description: a.description === null ? null : truncate(a.description, MAX_DETAIL_VALUE),
+    starts_at: a.startsAt,
+    ends_at: a.status === 'resolved' ? a.endsAt : null,
+    respond_by: a.status === 'firing' ? a.sla.respondBy : null,
+    source: a.sourceUrl === null ? null : truncate(a.sourceUrl, MAX_LINK_URL),
+    labels: capValues(a.labels),
+    annotations: capValues(a.annotations)
+  }
+}
+
+function capValues (set: LabelSet): LabelSet {
+  const out: LabelSet = {}
+  for (const [k, v] of Object.entries(set)) out[truncate(k, MAX_FIELD)] = truncate(v, MAX_DETAIL_VALUE)
+  return out
+}
+
+// What PagerDuty shows as "source": the most specific thing every alert shares, never empty.
+function eventSource (group: EnrichedGroup): string {
+  const c = group.commonLabels
+  const lead = leadAlert(group)?.labels ?? {}
+  for (const v of [c.instance, c.service, c.job, lead.instance, lead.service, lead.job, group.receiver]) {
+    if (nonEmpty(v)) return v
+  }
+  return 'alert-enricher'
+}
+
+// Trigger: when the oldest firing alert started. Resolve: when the last one ended.
+function eventTimestamp (group: EnrichedGroup, now: Date): string {
+  const firing = group.status === 'firing'
+  const times = firing
+    ? group.alerts.filter((a) => a.status === 'firing').map((a) => Date.parse(a.startsAt))
+    : group.alerts.map((a) => Date.parse(a.endsAt))
+  // Firing alerts carry endsAt 0001-01-01: anything before 1970 is "no time".
+  const valid = times.filter((t) => Number.isFinite(t) && t > 0)
+  if (valid.length === 0) return now.toISOString()
+  const pick = valid.reduce((best, t) => (firing ? Math.min(best, t) : Math.max(best, t)))
+  return new Date(pick).toISOString()
+}
+
+function field (value: string): string {
+  const v = truncate(oneLine(truncate(value, 4 * MAX_FIELD)), MAX_FIELD)
+  return v === '' ? 'unknown' : v
+}
+
+function nonEmpty (s: string | undefined): s is string {
+  return s !== undefined && s.trim() !== ''
+}

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto'
+import type { Destination } from '../config/catalog-schema.js'
+import type { EnrichedGroup, Notification } from '../enrich/types.js'
+import { highestPriority } from './group-view.js'
+import { renderPagerDutyEvent } from './pagerduty/render.js'
+import { renderSlackMessage } from './slack/render.js'
+
+// Step 3 of the flow: one notification per destination an alert of the group is routed to,
+// carrying only that destination's alerts. Pure; the outbox stores what this returns.
+
+export function planNotifications (
+  group: EnrichedGroup,
+  destinations: Record<string, Destination>,
+  opts: { now: Date, clientUrl?: string }
+): Notification[] {
+  // Sorted ids: the same group always yields the same order, whatever the alert order.
+  const ids = [...new Set(group.alerts.flatMap((a) => a.destinations))].sort()
+  const out: Notification[] = []
+  for (const id of ids) {
+    // Own-property lookup: an id like "constructor" must not find Object.prototype members.
+    const dest = Object.prototype.hasOwnProperty.call(destinations, id) ? destinations[id] : undefined
+    if (dest === undefined) continue // the catalog loader rejects unknown ids; nothing to send to
+    const sub = subGroup(group, id)
+    const body = dest.type === 'slack'
+      ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now })
+      : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
+    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: idempotencyKey(id, sub), body })
+  }
+  return out
+}
+
+// The alerts routed to one destination, with status and priority recomputed for them alone.
+// Labels common to the whole group are still common to any part of it, so they stay.
+export function subGroup (group: EnrichedGroup, destination: string): EnrichedGroup {
+  const alerts = group.alerts.filter((a) => a.destinations.includes(destination))
+  return {
+    ...group,
+    alerts,
+    status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
+    priority: highestPriority(alerts, group.priority)
+  }
+}
+
+// Same destination, group, status and alert states → same key: Alertmanager retries and HA
+// duplicates collapse in the outbox, while any change in what fires makes a new delivery.
+export function idempotencyKey (destination: string, group: EnrichedGroup): string {
+  const states = group.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort()
+  return createHash('sha256').update(JSON.stringify([destination, group.groupKey, group.status, states])).digest('hex')
+}

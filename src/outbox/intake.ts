@@ -1,0 +1,20 @@
+import type { EnrichedGroup, Notification } from '../enrich/types.js'
+import type { Metrics } from '../metrics.js'
+import type { Intake } from '../routes/webhook.js'
+import type { Store } from './store.js'
+
+// Step 4: planned notifications into the outbox in one (group-committed) transaction.
+// Destinations without a secret are stored as `skipped` so they stay visible.
+export function createIntake (deps: { store: Store, metrics: Metrics, isConfigured: (destination: string) => boolean, onEnqueued: () => void }): Intake {
+  return async (group: EnrichedGroup, notifications: Notification[], receivedAt: number) => {
+    if (notifications.length === 0) return { enqueued: 0, duplicates: 0, skipped: 0 }
+    const items = notifications.map((n) => ({ ...n, groupKey: group.groupKey, ...(deps.isConfigured(n.destination) ? {} : { skip: true }) }))
+    const result = await deps.store.enqueue(items, { receivedAt })
+    const pending = result.inserted.filter((d) => d.state === 'pending').length
+    for (const d of result.inserted) {
+      if (d.state === 'skipped') deps.metrics.notifications.inc({ destination: d.destination, type: d.type, outcome: 'skipped', reason: 'not_configured' })
+    }
+    if (pending > 0) deps.onEnqueued()
+    return { enqueued: pending, duplicates: result.duplicates.length, skipped: result.inserted.length - pending }
+  }
+}

@@ -1,0 +1,299 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PRIORITIES } from '../config/catalog-schema.js'
+import type { DestinationType } from '../enrich/types.js'
+import type { FailureReason } from '../notify/result.js'
+import { createGroupCommitter } from './group-commit.js'
+import {
+  priorityFromRank, priorityRank,
+  type ClaimOptions, type Delivery, type DeliveryState, type EnqueueItem, type EnqueueResult,
+  type OutboxStats, type RetryDeadResult, type Store
+} from './store.js'
+
+export interface SqliteStoreConfig {
+  // Directory holding outbox.sqlite (created if missing), or ':memory:' for tests.
+  dataDir: string
+  // An idempotency key seen within this window is not enqueued again. Longer than
+  // Alertmanager's retries/HA peer delays (seconds to minutes), shorter than a typical
+  // repeat_interval (≥ 1 h) so reminders still go out.
+  idempotencyWindowMs?: number
+  // synchronous level for commits holding enqueues (what /webhook answers 2xx for).
+  // FULL (default): survives power loss / OS crash. NORMAL in WAL mode survives a process
+  // crash (SIGKILL) only. Group commit makes it one fsync per batch, not per request, so FULL
+  // is affordable. Bookkeeping commits (claims, marks) always use NORMAL: see group-commit.ts.
+  synchronous?: 'FULL' | 'NORMAL'
+}
+
+export interface SqliteStoreDeps {
+  now: () => number
+  // Observes each group commit (tests count transactions with it).
+  onCommit?: (info: { operations: number, durable: boolean }) => void
+}
+
+// Enqueues and operator replays must survive what the caller was told; claims and outcome
+// marks only risk a re-send if lost (see group-commit.ts).
+const DURABLE = { durable: true }
+const BOOKKEEPING = { durable: false }
+
+export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 10 * 60_000
+export const DB_FILE_NAME = 'outbox.sqlite'
+
+interface Row {
+  id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
+  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
+  received_at: number, created_at: number, updated_at: number, last_error: string | null,
+  last_reason: FailureReason | null, sent_at: number | null
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS deliveries (
+  id INTEGER PRIMARY KEY,
+  destination TEXT NOT NULL,
+  type TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  group_key TEXT NOT NULL,
+  body TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_error TEXT,
+  last_reason TEXT,
+  sent_at INTEGER
+);
+-- Claiming: per destination (its rate limit), per priority, due first.
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, destination, priority, next_attempt_at);
+-- Admin listing (most recent first) and housekeeping of old sent rows.
+CREATE INDEX IF NOT EXISTS deliveries_state_updated ON deliveries (state, updated_at);
+-- Gauges: pending count and oldest age per priority, read from the index alone.
+CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (state, priority, received_at);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+`
+
+export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps): Store {
+  const windowMs = cfg.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS
+  let file = ':memory:'
+  if (cfg.dataDir !== ':memory:') {
+    mkdirSync(cfg.dataDir, { recursive: true })
+    file = join(cfg.dataDir, DB_FILE_NAME)
+  }
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('busy_timeout = 5000')
+  db.pragma('foreign_keys = ON')
+  db.exec(SCHEMA)
+
+  const q = {
+    upsertKey: db.prepare(`INSERT INTO idempotency_keys (key, expires_at) VALUES (?, ?)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?`),
+    insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body,
+      state, attempts, next_attempt_at, received_at, created_at, updated_at, last_error, last_reason, sent_at)
+      VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, 0, @now, @receivedAt,
+      @now, @now, NULL, @lastReason, NULL)`),
+    pruneKeys: db.prepare(`DELETE FROM idempotency_keys WHERE key IN
+      (SELECT key FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`),
+    // Loose index scan: one seek per distinct destination instead of reading every pending row.
+    pendingDestinations: db.prepare(`WITH RECURSIVE d(dest) AS (
+        SELECT (SELECT MIN(destination) FROM deliveries WHERE state = 'pending')
+        UNION ALL
+        SELECT (SELECT MIN(destination) FROM deliveries WHERE state = 'pending' AND destination > d.dest)
+        FROM d WHERE d.dest IS NOT NULL)
+      SELECT dest FROM d WHERE dest IS NOT NULL`).pluck(),
+    dueForDestination: db.prepare(`SELECT type FROM deliveries
+      WHERE state = 'pending' AND destination = ? AND priority = ? AND next_attempt_at <= ? LIMIT 1`).pluck(),
+    dueBatch: db.prepare(`SELECT * FROM deliveries
+      WHERE state = 'pending' AND destination = ? AND priority = ? AND next_attempt_at <= ?
+      ORDER BY next_attempt_at, id LIMIT ?`),
+    markSending: db.prepare(`UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
+      WHERE id = ? AND state = 'pending'`),
+    markSent: db.prepare(`UPDATE deliveries SET state = 'sent', sent_at = ?, updated_at = ?
+      WHERE id = ? AND state = 'sending'`),
+    markRetry: db.prepare(`UPDATE deliveries SET state = 'pending', next_attempt_at = ?, last_reason = ?,
+      last_error = ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
+    markDead: db.prepare(`UPDATE deliveries SET state = 'dead', last_reason = ?, last_error = ?, updated_at = ?
+      WHERE id = ? AND state = 'sending'`),
+    recover: db.prepare(`UPDATE deliveries SET state = 'pending', updated_at = ? WHERE state = 'sending'`),
+    get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+    retryDead: db.prepare(`UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?,
+      updated_at = ? WHERE id = ? AND state = 'dead'`),
+    listByState: db.prepare(`SELECT * FROM deliveries WHERE state = ?
+      ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`),
+    listAll: db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?'),
+    pendingStats: db.prepare(`SELECT priority, COUNT(*) AS n, MIN(received_at) AS oldest FROM deliveries
+      WHERE state IN ('pending', 'sending') GROUP BY priority`),
+    deadCount: db.prepare(`SELECT COUNT(*) FROM deliveries WHERE state = 'dead'`).pluck(),
+    nextDue: db.prepare(`SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'`).pluck(),
+    pruneSent: db.prepare(`DELETE FROM deliveries WHERE id IN (
+      SELECT id FROM deliveries WHERE state = 'sent' AND updated_at < @olderThan
+      UNION ALL SELECT id FROM deliveries WHERE state = 'skipped' AND updated_at < @olderThan LIMIT @limit)`)
+  }
+
+  const committer = createGroupCommitter(db, {
+    durableSynchronous: cfg.synchronous ?? 'FULL',
+    ...(deps.onCommit !== undefined ? { onCommit: deps.onCommit } : {})
+  })
+
+  function toDelivery (r: Row): Delivery {
+    return {
+      id: r.id,
+      destination: r.destination,
+      type: r.type,
+      priority: priorityFromRank(r.priority),
+      idempotencyKey: r.idempotency_key,
+      groupKey: r.group_key,
+      body: JSON.parse(r.body) as unknown,
+      state: r.state,
+      attempts: r.attempts,
+      nextAttemptAt: r.next_attempt_at,
+      receivedAt: r.received_at,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      lastError: r.last_error,
+      lastReason: r.last_reason,
+      sentAt: r.sent_at
+    }
+  }
+
+  async function enqueue (items: readonly EnqueueItem[], opts: { receivedAt: number }): Promise<EnqueueResult> {
+    const now = deps.now()
+    // Serialise before joining the shared transaction: a bad body fails only its own caller.
+    const rows = items.map((it) => ({
+      item: it,
+      body: JSON.stringify(it.body) ?? 'null',
+      rank: priorityRank(it.priority)
+    }))
+    return await committer.submit(() => {
+      const result: EnqueueResult = { inserted: [], duplicates: [] }
+      for (const { item, body, rank } of rows) {
+        if (q.upsertKey.run(item.idempotencyKey, now + windowMs, now).changes === 0) {
+          result.duplicates.push(item.idempotencyKey)
+          continue
+        }
+        const state = item.skip === true ? 'skipped' : 'pending'
+        const info = q.insert.run({
+          destination: item.destination,
+          type: item.type,
+          priority: rank,
+          idempotencyKey: item.idempotencyKey,
+          groupKey: item.groupKey,
+          body,
+          state,
+          now,
+          receivedAt: opts.receivedAt,
+          lastReason: state === 'skipped' ? 'not_configured' : null
+        })
+        result.inserted.push({ id: Number(info.lastInsertRowid), destination: item.destination, type: item.type, priority: item.priority, state })
+      }
+      // Keep the key table bounded: each insert prunes up to two expired keys.
+      if (result.inserted.length > 0) q.pruneKeys.run(now, 2 * result.inserted.length + 10)
+      return result
+    }, DURABLE)
+  }
+
+  async function claimDue (now: number, limit: number, opts: ClaimOptions = {}): Promise<Delivery[]> {
+    if (limit <= 0) return []
+    return await committer.submit(() => {
+      const excluded = new Set(opts.excludeDestinations ?? [])
+      const budgets = new Map<string, number>()
+      for (const dest of q.pendingDestinations.all() as string[]) {
+        if (excluded.has(dest)) continue
+        let type: DestinationType | undefined
+        for (let rank = 0; rank < PRIORITIES.length && type === undefined; rank++) {
+          type = q.dueForDestination.get(dest, rank, now) as DestinationType | undefined
+        }
+        if (type === undefined) continue // nothing due there
+        const budget = opts.budgetFor === undefined ? limit : Math.min(limit, Math.floor(opts.budgetFor(dest, type)))
+        if (budget > 0) budgets.set(dest, budget)
+      }
+      const claimed: Row[] = []
+      // Priority before destination: a P0 anywhere is claimed before a P1 anywhere.
+      for (let rank = 0; rank < PRIORITIES.length && claimed.length < limit; rank++) {
+        const candidates: Row[] = []
+        for (const [dest, budget] of budgets) {
+          if (budget <= 0) continue
+          candidates.push(...q.dueBatch.all(dest, rank, now, Math.min(budget, limit - claimed.length)) as Row[])
+        }
+        candidates.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id)
+        for (const row of candidates) {
+          if (claimed.length >= limit) break
+          const left = budgets.get(row.destination) ?? 0
+          if (left <= 0) continue
+          budgets.set(row.destination, left - 1)
+          q.markSending.run(now, row.id)
+          claimed.push({ ...row, state: 'sending', attempts: row.attempts + 1, updated_at: now })
+        }
+      }
+      return claimed.map(toDelivery)
+    }, BOOKKEEPING)
+  }
+
+  async function retryDead (id: number): Promise<RetryDeadResult> {
+    return await committer.submit((): RetryDeadResult => {
+      const now = deps.now()
+      if (q.retryDead.run(now, now, id).changes === 1) {
+        return { outcome: 'retried', delivery: toDelivery(q.get.get(id) as Row) }
+      }
+      const row = q.get.get(id) as Row | undefined
+      return row === undefined ? { outcome: 'not_found' } : { outcome: 'not_dead', state: row.state }
+    }, DURABLE)
+  }
+
+  async function stats (now: number): Promise<OutboxStats> {
+    const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
+    const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
+    for (const r of q.pendingStats.all() as Array<{ priority: number, n: number, oldest: number }>) {
+      const p = priorityFromRank(r.priority)
+      pending[p] = r.n
+      oldestPendingAgeMs[p] = Math.max(0, now - r.oldest)
+    }
+    return { pending, oldestPendingAgeMs, dead: q.deadCount.get() as number }
+  }
+
+  return {
+    enqueue,
+    claimDue,
+    async markSent (id, sentAt) {
+      await committer.submit(() => q.markSent.run(sentAt, deps.now(), id), BOOKKEEPING)
+    },
+    async markRetry (id, nextAttemptAt, reason, error) {
+      await committer.submit(() => q.markRetry.run(nextAttemptAt, reason, error, deps.now(), id), BOOKKEEPING)
+    },
+    async markDead (id, reason, error) {
+      await committer.submit(() => q.markDead.run(reason, error, deps.now(), id), BOOKKEEPING)
+    },
+    async recoverClaims () {
+      return await committer.submit(() => q.recover.run(deps.now()).changes, BOOKKEEPING)
+    },
+    async list ({ state, limit, offset = 0 }) {
+      const rows = (state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]
+      return rows.map(toDelivery)
+    },
+    async get (id) {
+      const row = q.get.get(id) as Row | undefined
+      return row === undefined ? null : toDelivery(row)
+    },
+    retryDead,
+    stats,
+    async nextDueAt () {
+      return (q.nextDue.get() as number | null) ?? null
+    },
+    async pruneSent (olderThan, limit = 10_000) {
+      return await committer.submit(() => {
+        q.pruneKeys.run(deps.now(), limit)
+        return q.pruneSent.run({ olderThan, limit }).changes
+      }, BOOKKEEPING)
+    },
+    async close () {
+      await committer.close()
+      db.close()
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify'
+import type { CatalogHolder } from '../config/catalog-holder.js'
+import { formatProblem } from '../config/problems.js'
+import type { Metrics } from '../metrics.js'
+import { sendError } from './errors.js'
+
+// Alertmanager/Prometheus lifecycle conventions: /-/healthy, /-/ready, POST /-/reload, /metrics.
+
+export interface HealthRouteOptions {
+  catalog: CatalogHolder
+  metrics: Metrics
+  /** False while the store is closed (shutting down) or cannot be written. */
+  isReady: () => boolean
+  /** Refreshes gauges that are read from the store at scrape time. */
+  beforeScrape?: () => void
+}
+
+export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
+  app.get('/-/healthy', async (_request, reply) => reply.type('text/plain').send('OK'))
+
+  app.get('/-/ready', async (_request, reply) => {
+    if (!opts.isReady()) return sendError(reply, 503, 'not_ready', 'store not open')
+    return reply.type('text/plain').send('OK')
+  })
+
+  app.post('/-/reload', async (_request, reply) => {
+    const result = await opts.catalog.reload()
+    if (result.ok) return { status: 'success', changed: result.changed, entries: result.entries }
+    // 400 rather than 5xx: the catalog on disk is wrong; retrying without fixing it won't help.
+    return reply.code(400).send({ error: 'invalid_catalog', message: `catalog has ${result.problems.length} problem(s); the previous catalog keeps serving`, problems: result.problems.map(formatProblem) })
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    opts.beforeScrape?.()
+    return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics())
+  })
+}

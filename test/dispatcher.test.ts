@@ -1,0 +1,264 @@
+import t from 'tap'
+import { createMetrics } from '../src/metrics.js'
+import type { SendResult } from '../src/notify/result.js'
+import { createDispatcher, type DispatcherConfig, type Timer } from '../src/outbox/dispatcher.js'
+import { createSqliteStore } from '../src/outbox/sqlite-store.js'
+import type { Delivery, EnqueueItem } from '../src/outbox/store.js'
+
+const SECRET_MARKER = 'BODY-MARKER-must-not-be-logged'
+
+function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: 'g', body: { text: SECRET_MARKER }, ...over }
+}
+
+interface LogEntry { level: string, obj: object, msg: string | undefined }
+
+// Timers that only fire when the test says so.
+function manualTimers () {
+  const timers = new Set<{ fn: () => void, ms: number }>()
+  return {
+    timers,
+    setTimer (fn: () => void, ms: number): Timer {
+      const entry = { fn, ms }
+      timers.add(entry)
+      return { clear: () => { timers.delete(entry) } }
+    },
+    fireAll () {
+      const due = [...timers]
+      timers.clear()
+      for (const e of due) e.fn()
+    }
+  }
+}
+
+async function until (cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (cond()) return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+function setup (t: { teardown: (fn: () => unknown) => void }, opts: {
+  cfg?: DispatcherConfig
+  send?: (d: Delivery) => Promise<SendResult>
+} = {}) {
+  const clock = { now: 10_000_000 }
+  const store = createSqliteStore({ dataDir: ':memory:' }, { now: () => clock.now })
+  const metrics = createMetrics({ defaultMetrics: false })
+  const logs: LogEntry[] = []
+  const log = (level: string) => (obj: object, msg?: string) => { logs.push({ level, obj, msg }) }
+  const sent: Delivery[] = []
+  const timers = manualTimers()
+  const dispatcher = createDispatcher(opts.cfg ?? {}, {
+    store,
+    metrics,
+    now: () => clock.now,
+    random: () => 0.5,
+    setTimer: timers.setTimer,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    send: async (d) => {
+      sent.push(d)
+      return opts.send !== undefined ? await opts.send(d) : { ok: true, status: 200 }
+    }
+  })
+  t.teardown(async () => {
+    await dispatcher.stop({ timeoutMs: 0 })
+    await store.close()
+  })
+  return { clock, store, metrics, logs, sent, timers, dispatcher }
+}
+
+async function counter (m: ReturnType<typeof createMetrics>['notifications'] | ReturnType<typeof createMetrics>['retries'] | ReturnType<typeof createMetrics>['rateLimitWaits'], labels: Record<string, string>): Promise<number> {
+  const v = (await m.get()).values.find((x) => Object.entries(labels).every(([k, val]) => (x.labels as Record<string, unknown>)[k] === val))
+  return v?.value ?? 0
+}
+
+t.test('classification table: sent / retry / dead', async (t) => {
+  const table: Array<{ result: SendResult | 'throw', state: string, reason: string | null, nextInMs?: number }> = [
+    { result: { ok: true, status: 200 }, state: 'sent', reason: null },
+    { result: { ok: true, status: 202 }, state: 'sent', reason: null },
+    { result: { ok: false, retryable: true, reason: 'server_error', status: 503, error: 'HTTP 503' }, state: 'pending', reason: 'server_error', nextInMs: 500 },
+    { result: { ok: false, retryable: true, reason: 'timeout', error: 'no answer in 10s' }, state: 'pending', reason: 'timeout', nextInMs: 500 },
+    { result: { ok: false, retryable: true, reason: 'network', error: 'ECONNREFUSED' }, state: 'pending', reason: 'network', nextInMs: 500 },
+    { result: { ok: false, retryable: true, reason: 'rate_limited', status: 429, retryAfterMs: 30_000, error: 'HTTP 429' }, state: 'pending', reason: 'rate_limited', nextInMs: 30_000 },
+    { result: { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400: invalid event' }, state: 'dead', reason: 'client_error' },
+    { result: { ok: false, retryable: false, reason: 'rejected', status: 200, error: 'slack said invalid_blocks' }, state: 'dead', reason: 'rejected' },
+    { result: 'throw', state: 'pending', reason: 'network', nextInMs: 500 }
+  ]
+  for (const [i, row] of table.entries()) {
+    const label = row.result === 'throw' ? 'sender throws' : `${row.result.ok ? 'ok' : row.result.reason} ${row.result.status ?? ''}`
+    await t.test(label, async (t) => {
+      const { clock, store, dispatcher, metrics } = setup(t, {
+        cfg: { backoff: { baseMs: 1_000, capMs: 60_000 } },
+        send: async () => {
+          if (row.result === 'throw') throw new Error(`https://hooks.slack.com/services/T/B/secret-${i}`)
+          return row.result
+        }
+      })
+      const { inserted } = await store.enqueue([item(`k${i}`, { priority: 'P1' })], { receivedAt: clock.now - 2_000 })
+      t.equal(await dispatcher.runOnce(), 1)
+      const d = await store.get(inserted[0]!.id)
+      t.equal(d?.state, row.state)
+      t.equal(d?.lastReason, row.reason)
+      t.equal(d?.attempts, 1)
+      if (row.nextInMs !== undefined) t.equal(d?.nextAttemptAt, clock.now + row.nextInMs)
+      const outcome = row.state === 'pending' ? 'retry' : row.state
+      t.equal(await counter(metrics.notifications, { destination: 'pagerduty', outcome, reason: row.reason ?? '' }), 1, `notifications{outcome="${outcome}"}`)
+      if (row.state === 'sent') {
+        t.equal(d?.sentAt, clock.now)
+        t.match(await metrics.registry.getSingleMetricAsString('alert_enricher_delivery_latency_seconds'),
+          /alert_enricher_delivery_latency_seconds_bucket\{le="2.5",priority="P1"\} 1/)
+      }
+      if (row.state === 'pending') t.equal(await counter(metrics.retries, { destination: 'pagerduty' }), 1)
+      if (row.result === 'throw') t.notMatch(d?.lastError ?? '', /hooks\.slack\.com/, 'a thrown error text never reaches the row')
+    })
+  }
+})
+
+t.test('a retryable failure past the maximum age is dead-lettered as expired', async (t) => {
+  const { clock, store, dispatcher, metrics, logs } = setup(t, {
+    cfg: { maxAgeMs: 60_000 },
+    send: async () => ({ ok: false, retryable: true, reason: 'server_error', status: 502, error: 'HTTP 502' })
+  })
+  const young = await store.enqueue([item('young')], { receivedAt: clock.now - 59_999 })
+  const old = await store.enqueue([item('old')], { receivedAt: clock.now - 60_000 })
+  await dispatcher.runOnce()
+  t.match(await store.get(young.inserted[0]!.id), { state: 'pending', lastReason: 'server_error' })
+  t.match(await store.get(old.inserted[0]!.id), { state: 'dead', lastReason: 'expired', lastError: /server_error: HTTP 502/ })
+  t.equal(await counter(metrics.notifications, { outcome: 'dead', reason: 'expired' }), 1)
+  t.equal(logs.filter((l) => l.level === 'error').length, 1)
+})
+
+t.test('a P0 is sent first even with 5,000 P3s queued behind a rate-limited destination', async (t) => {
+  const { clock, store, dispatcher, sent, metrics } = setup(t, {
+    cfg: { concurrency: 8, batchSize: 50, rateLimits: { byDestination: { 'slack-alerts': { perSecond: 1, burst: 1 } } } }
+  })
+  const noise: EnqueueItem[] = []
+  for (let i = 0; i < 5_000; i++) noise.push(item(`noise-${i}`, { destination: 'slack-alerts', type: 'slack', priority: 'P3' }))
+  await store.enqueue(noise, { receivedAt: clock.now })
+  await store.enqueue([item('pd-p3', { priority: 'P3' })], { receivedAt: clock.now })
+  clock.now += 1
+  await store.enqueue([
+    item('slack-p0', { destination: 'slack-alerts', type: 'slack', priority: 'P0' }),
+    item('pd-p0', { priority: 'P0' })
+  ], { receivedAt: clock.now })
+
+  await dispatcher.runOnce()
+  t.same(sent.map((d) => d.idempotencyKey).sort(), ['pd-p0', 'pd-p3', 'slack-p0'],
+    'both P0s (and the other destination) go; the Slack token goes to the P0, not to a P3')
+
+  await dispatcher.runOnce()
+  t.equal(sent.length, 3, 'Slack bucket empty: nothing claimed for it')
+  t.ok(await counter(metrics.rateLimitWaits, { destination: 'slack-alerts' }) >= 1, 'rate limit wait counted')
+  t.equal((await store.list({ state: 'pending', limit: 10_000 })).length, 5_000, 'the P3s were never claimed: they wait as pending, holding no slot')
+
+  clock.now += 1_000
+  await dispatcher.runOnce()
+  t.equal(sent.length, 4, 'one more Slack message per second')
+})
+
+t.test('a 429 holds its destination until Retry-After', async (t) => {
+  let first = true
+  const { clock, store, dispatcher, sent } = setup(t, {
+    cfg: { concurrency: 1 },
+    send: async () => {
+      if (!first) return { ok: true, status: 202 }
+      first = false
+      return { ok: false, retryable: true, reason: 'rate_limited', status: 429, retryAfterMs: 10_000, error: 'HTTP 429' }
+    }
+  })
+  await store.enqueue([item('a', { priority: 'P0' }), item('b', { priority: 'P3' })], { receivedAt: clock.now })
+  await dispatcher.runOnce()
+  t.equal(sent.length, 1)
+  clock.now += 5_000
+  await dispatcher.runOnce()
+  t.equal(sent.length, 1, 'b is due but the destination is held')
+  clock.now += 5_000
+  await dispatcher.runOnce()
+  t.same(sent.map((d) => d.idempotencyKey), ['a', 'a'], 'after the hold the P0 retry goes before b')
+})
+
+t.test('logging: warn when the failure changes, debug when it repeats, error on dead; never bodies', async (t) => {
+  const results: SendResult[] = [
+    { ok: false, retryable: true, reason: 'server_error', status: 503, error: 'HTTP 503' },
+    { ok: false, retryable: true, reason: 'server_error', status: 503, error: 'HTTP 503' },
+    { ok: false, retryable: true, reason: 'timeout', error: 'no answer in 10s' },
+    { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400' }
+  ]
+  const { clock, store, dispatcher, logs } = setup(t, { send: async () => results.shift() ?? { ok: true, status: 200 } })
+  await store.enqueue([item('x')], { receivedAt: clock.now })
+  for (let i = 0; i < 4; i++) {
+    await dispatcher.runOnce()
+    clock.now += 3_600_000 / 4 // past any backoff, inside the 24 h max age
+  }
+  const notes = logs.filter((l) => l.msg?.startsWith('notification')).map((l) => `${l.level}:${(l.obj as { reason?: string }).reason}`)
+  t.same(notes, ['warn:server_error', 'debug:server_error', 'warn:timeout', 'error:client_error'])
+  t.notMatch(JSON.stringify(logs), SECRET_MARKER)
+})
+
+t.test('metrics: gauges from store stats after known outcomes', async (t) => {
+  const { clock, store, dispatcher, metrics } = setup(t, {
+    send: async (d) => d.idempotencyKey === 'bad'
+      ? { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400' }
+      : { ok: false, retryable: true, reason: 'server_error', status: 500, error: 'HTTP 500' }
+  })
+  await store.enqueue([item('bad', { priority: 'P0' }), item('later', { priority: 'P1' })], { receivedAt: clock.now - 90_000 })
+  await store.enqueue([item('p3', { priority: 'P3' })], { receivedAt: clock.now })
+  await dispatcher.runOnce()
+  await dispatcher.refreshGauges()
+  const pending = await metrics.registry.getSingleMetricAsString('alert_enricher_outbox_pending')
+  t.match(pending, /outbox_pending\{priority="P0"\} 0/)
+  t.match(pending, /outbox_pending\{priority="P1"\} 1/)
+  t.match(pending, /outbox_pending\{priority="P3"\} 1/)
+  t.match(await metrics.registry.getSingleMetricAsString('alert_enricher_outbox_oldest_pending_age_seconds'), /\{priority="P1"\} 90\n/)
+  t.match(await metrics.registry.getSingleMetricAsString('alert_enricher_outbox_dead_letters'), /dead_letters 1$/)
+  t.equal(await counter(metrics.notifications, { outcome: 'retry', reason: 'server_error' }), 2)
+  t.equal(await counter(metrics.notifications, { outcome: 'dead', reason: 'client_error' }), 1)
+  t.match(await metrics.registry.getSingleMetricAsString('alert_enricher_notification_attempt_duration_seconds'),
+    /_count\{destination="pagerduty",type="pagerduty"\} 3/)
+})
+
+t.test('start recovers claims and notify() wakes the loop without waiting for the poll', async (t) => {
+  const { clock, store, dispatcher, sent } = setup(t)
+  await store.enqueue([item('orphan')], { receivedAt: clock.now })
+  await store.claimDue(clock.now, 10) // left `sending` by a "crashed" process
+  await dispatcher.start()
+  await until(() => sent.length === 1, 'the recovered delivery to be sent')
+  await store.enqueue([item('fresh', { priority: 'P0' })], { receivedAt: clock.now })
+  dispatcher.notify()
+  await until(() => sent.length === 2, 'the new delivery to be sent') // no timer fired
+  t.same(sent.map((d) => d.idempotencyKey), ['orphan', 'fresh'])
+})
+
+t.test('graceful stop lets in-flight sends finish and leaves the rest pending', async (t) => {
+  const releases: Array<() => void> = []
+  const { clock, store, dispatcher, sent } = setup(t, {
+    cfg: { concurrency: 2 },
+    send: async () => await new Promise<SendResult>((resolve) => releases.push(() => resolve({ ok: true, status: 200 })))
+  })
+  await store.enqueue(['a', 'b', 'c', 'd', 'e'].map((k) => item(k)), { receivedAt: clock.now })
+  await dispatcher.start()
+  await until(() => releases.length === 2, 'two sends in flight')
+  const stopping = dispatcher.stop({ timeoutMs: 5_000 })
+  for (const r of releases) r()
+  t.same(await stopping, { drained: true, inFlight: 0 })
+  t.equal(sent.length, 2, 'nothing new claimed after stop')
+  t.equal((await store.list({ state: 'sent', limit: 10 })).length, 2)
+  t.equal((await store.list({ state: 'pending', limit: 10 })).length, 3)
+})
+
+t.test('stop is bounded: a hung send stays `sending` and is recovered at the next start', async (t) => {
+  const { clock, store, dispatcher, timers, sent } = setup(t, {
+    send: async () => await new Promise<SendResult>(() => {})
+  })
+  await store.enqueue([item('hung')], { receivedAt: clock.now })
+  await dispatcher.start()
+  await until(() => sent.length === 1, 'the send to start')
+  const stopping = dispatcher.stop({ timeoutMs: 100 })
+  await until(() => [...timers.timers].some((x) => x.ms === 100), 'the stop timeout timer')
+  timers.fireAll()
+  t.same(await stopping, { drained: false, inFlight: 1 })
+  t.equal((await store.list({ state: 'sending', limit: 10 })).length, 1)
+  t.equal(await store.recoverClaims(), 1)
+})

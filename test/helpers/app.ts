@@ -1,0 +1,69 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { parseCatalog } from '../../src/config/catalog.js'
+import { createCatalogHolder, type CatalogHolder } from '../../src/config/catalog-holder.js'
+import { createMetrics, type Metrics } from '../../src/metrics.js'
+import { createIntake } from '../../src/outbox/intake.js'
+import { createSqliteStore } from '../../src/outbox/sqlite-store.js'
+import type { Store } from '../../src/outbox/store.js'
+import type { WebhookAuthConfig } from '../../src/routes/auth.js'
+
+export const REPO = resolve(import.meta.dirname, '../..')
+export const FIXTURES = resolve(REPO, '../shared/fixtures/alertmanager')
+export const BUNDLED_CATALOG = join(REPO, 'rules/catalog.yaml')
+
+export function fixture (name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(FIXTURES, name), 'utf8')) as Record<string, unknown>
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  store: Store
+  metrics: Metrics
+  catalog: CatalogHolder
+  dataDir: string
+  close: () => Promise<void>
+}
+
+const silentLogger = { info () {}, warn () {}, error () {} }
+
+/** A full app on a real SQLite store in a temp dir; destinations configured per `configured`. */
+export async function buildTestApp (opts: {
+  catalogPath?: string
+  auth?: WebhookAuthConfig
+  bodyLimit?: number
+  now?: () => Date
+  configured?: (destination: string) => boolean
+} = {}): Promise<TestApp> {
+  const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
+  const text = readFileSync(catalogPath, 'utf8')
+  const parsed = parseCatalog(text, catalogPath)
+  if (!parsed.ok) throw new Error(`test catalog invalid: ${JSON.stringify(parsed.problems)}`)
+  const metrics = createMetrics({ defaultMetrics: false })
+  const now = opts.now ?? (() => new Date())
+  const catalog = createCatalogHolder(catalogPath, parsed.catalog, text, { metrics, logger: silentLogger, now })
+  const dataDir = mkdtempSync(join(tmpdir(), 'ae-test-'))
+  const store = createSqliteStore({ dataDir }, { now: () => now().getTime() })
+  const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true), onEnqueued: () => {} })
+  const app = await buildApp({
+    auth: opts.auth ?? {},
+    bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    runbooksDir: join(REPO, 'runbooks'),
+    catalog,
+    metrics,
+    intake,
+    store,
+    now
+  })
+  return {
+    app, store, metrics, catalog, dataDir,
+    close: async () => {
+      await app.close()
+      await store.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}

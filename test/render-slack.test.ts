@@ -1,0 +1,194 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { renderSlackMessage, type SlackMessage } from '../src/notify/slack/render.js'
+import { formatRelative } from '../src/notify/group-view.js'
+import { escapeMrkdwn, escapeTruncate } from '../src/notify/text.js'
+import { startFakeSlack, validateSlackMessage } from './helpers/fake-slack.js'
+import { makeAlert, makeGroup, manyAlerts } from './helpers/groups.js'
+
+const now = new Date('2026-11-26T20:12:00Z')
+const dest = { name: 'slack-incident-response', channel: '#incident-response' }
+
+// Every text Slack will show, with where it sits.
+function texts (m: SlackMessage): string[] {
+  const out = [m.text]
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk)
+    else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>
+      if ((o.type === 'mrkdwn' || o.type === 'plain_text') && typeof o.text === 'string') out.push(o.text)
+      else Object.values(o).forEach(walk)
+    }
+  }
+  walk(m.blocks)
+  return out
+}
+
+// No raw `<`/`>` (mentions, links) and every `&` starts a whole entity.
+function safelyEscaped (s: string): boolean {
+  return !/[<>]/.test(s) && !/&(?!(amp|lt|gt);)/.test(s)
+}
+
+function fieldTexts (m: SlackMessage): string[] {
+  return m.blocks.flatMap((b) => (b.type === 'section' && b.fields !== undefined ? b.fields.map((f) => f.text) : []))
+}
+
+t.test('firing group: header, summary, fields, buttons, fallback text', async (t) => {
+  const g = makeGroup([makeAlert(), makeAlert({ fingerprint: '06cc6459ad559d0c' })])
+  const m = renderSlackMessage(g, dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  const header = m.blocks[0]
+  t.equal(header?.type, 'header')
+  t.match(header?.type === 'header' ? header.text.text : '', /^🔴 P0 FIRING: HighErrorRate \(2\)$/)
+  t.match(m.text, /P0.*FIRING.*HighErrorRate.*Error rate above 5%.*respond by 2026-11-26 20:16 UTC \(in 4 min\)/)
+  const fields = fieldTexts(m)
+  t.ok(fields.includes('*Priority*\n🔴 P0'))
+  t.ok(fields.includes('*Respond by*\n2026-11-26 20:16 UTC\nin 4 min'))
+  t.ok(fields.includes('*Team*\nplatform'))
+  t.ok(fields.includes('*Escalation*\nOn-call engineer → Engineering manager'))
+  t.ok(fields.includes('*Severity*\ncritical'))
+  t.ok(fields.includes('*Service / namespace*\npynomaly-api, ns production'))
+  const actions = m.blocks.find((b) => b.type === 'actions')
+  const buttons = actions?.type === 'actions' ? actions.elements.map((e) => e.text.text) : []
+  t.same(buttons, ['📖 Runbook', '📊 API overview', '🔕 Silence', '🔎 Source'])
+  const silence = actions?.type === 'actions' ? actions.elements.find((e) => e.action_id.startsWith('silence'))?.url : undefined
+  t.equal(decodeURIComponent(silence?.split('filter=')[1] ?? ''), '{alertname="HighErrorRate", job="pynomaly-api", namespace="production", service="pynomaly-api", severity="critical"}')
+  const list = JSON.stringify(m.blocks)
+  t.match(list, /instance=10\.0\.\d+\.\d+:8000/, 'the per-alert list tells the alerts apart')
+})
+
+t.test('overdue deadline reads "overdue by"', async (t) => {
+  const m = renderSlackMessage(makeGroup([makeAlert()]), dest, { now: new Date('2026-11-26T20:19:10Z') })
+  t.ok(fieldTexts(m).includes('*Respond by*\n2026-11-26 20:16 UTC\noverdue by 3 min'))
+})
+
+t.test('relative deadline wording', async (t) => {
+  const at = (iso: string): string => formatRelative(new Date('2026-11-26T20:16:00Z'), new Date(iso))
+  t.equal(at('2026-11-26T20:12:00Z'), 'in 4 min')
+  t.equal(at('2026-11-26T20:15:30Z'), 'in <1 min')
+  t.equal(at('2026-11-26T20:16:00Z'), 'in <1 min')
+  t.equal(at('2026-11-26T20:19:00Z'), 'overdue by 3 min')
+  t.equal(at('2026-11-26T17:16:00Z'), 'in 3 h')
+  t.equal(at('2026-11-26T17:01:00Z'), 'in 3 h 15 min')
+  t.equal(at('2026-11-23T16:16:00Z'), 'in 3 d 4 h')
+})
+
+t.test('resolved group looks resolved and has no deadline', async (t) => {
+  const g = makeGroup([makeAlert({ status: 'resolved', endsAt: '2026-11-26T20:30:00Z' })])
+  const m = renderSlackMessage(g, dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  const header = m.blocks[0]
+  t.match(header?.type === 'header' ? header.text.text : '', /^✅ P0 RESOLVED: HighErrorRate$/)
+  t.match(m.text, /^✅ \[P0\] RESOLVED/)
+  t.notMatch(m.text, /respond by/i)
+  t.notOk(fieldTexts(m).some((f) => f.startsWith('*Respond by*')))
+  t.match(JSON.stringify(m.blocks[1]), /RESOLVED/)
+})
+
+t.test('mentions and markup in labels and annotations are escaped, never pinging', async (t) => {
+  const nasty = '<!channel> <@U123> <!here> <!subteam^S1> <https://evil.example|click> & co'
+  const a = makeAlert({
+    alertname: `Disk<!channel>`,
+    summary: nasty,
+    description: nasty,
+    team: '<@U123>',
+    severity: '<!here>',
+    escalation: { primary: '<!channel>', escalation: '<@U123>' },
+    dashboards: [{ title: '<!channel>', url: 'https://grafana.example/d/x' }],
+    labels: { alertname: 'Disk<!channel>', instance: '<@U123>', service: '<!channel>', namespace: 'a&b', severity: '<!here>' },
+    annotations: { summary: nasty }
+  })
+  const g = makeGroup([a, { ...a, fingerprint: 'ffffffffffffffff', labels: { ...a.labels, instance: '<!channel>' } }], { receiver: '<!channel>' })
+  const m = renderSlackMessage(g, { name: 'x', channel: '<!channel>' }, { now })
+  t.equal(validateSlackMessage(m), null)
+  const json = JSON.stringify(m)
+  for (const raw of ['<!channel>', '<@U123>', '<!here>', '<!subteam^S1>', '<https://evil.example|click>']) t.notOk(json.includes(raw), `no raw ${raw}`)
+  t.ok(json.includes('&lt;!channel&gt;'))
+  t.ok(json.includes('&lt;@U123&gt;'))
+  t.ok(json.includes('a&amp;b'))
+  t.notOk(json.includes('&amp;lt;'), 'escaped once, not twice')
+  for (const s of texts(m)) t.ok(safelyEscaped(s), s)
+})
+
+t.test('300 alerts: one valid message with "+N more"', async (t) => {
+  const g = makeGroup(manyAlerts(300, (i) => ({
+    alertname: `Alert${i % 9}`,
+    summary: `summary ${i} `.repeat(40),
+    labels: { alertname: `Alert${i % 9}`, instance: `<@U${i}> ${'x'.repeat(500)}`, severity: 'critical' },
+    dashboards: Array.from({ length: 8 }, (_, d) => ({ title: `Dashboard ${d} ${'y'.repeat(100)}`, url: `https://grafana.example/d/${i}-${d}` }))
+  })), { truncatedAlerts: 12 })
+  const m = renderSlackMessage(g, dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  t.ok(m.blocks.length <= 50)
+  t.match(JSON.stringify(m), /\+292 more: 280 firing, 0 resolved, 12 not sent by Alertmanager/)
+  t.ok(JSON.stringify(m).length < 20_000, 'stays compact')
+  for (const s of texts(m)) t.ok(safelyEscaped(s))
+})
+
+t.test('a button whose URL is too long is dropped, not sent', async (t) => {
+  const long = `https://grafana.example/d/${'a'.repeat(3000)}`
+  const g = makeGroup([makeAlert({ dashboards: [{ title: 'Too long', url: long }, { title: 'Fine', url: 'https://grafana.example/d/ok' }], sourceUrl: 'javascript:alert(1)' })])
+  const m = renderSlackMessage(g, dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  const actions = m.blocks.find((b) => b.type === 'actions')
+  const urls = actions?.type === 'actions' ? actions.elements.map((e) => e.url) : []
+  t.notOk(urls.includes(long))
+  t.ok(urls.includes('https://grafana.example/d/ok'))
+  t.notOk(urls.some((u) => u.startsWith('javascript:')))
+})
+
+t.test('truncation keeps entities and characters whole', async (t) => {
+  t.equal(escapeTruncate('a<b', 10), 'a&lt;b')
+  t.equal(escapeTruncate('<<<<', 10), '&lt;&lt;…', 'never "&l…"')
+  t.equal(escapeTruncate('👍🏽👍🏽👍🏽', 5), '👍🏽…', 'a skin-toned emoji stays whole')
+  t.equal(escapeMrkdwn('&<>*_~`'), '&amp;&lt;&gt;*_~`', 'only the three characters')
+  const g = makeGroup([makeAlert({ alertname: '<'.repeat(5000), labels: { alertname: '<'.repeat(5000) }, summary: '&'.repeat(9000), description: '>'.repeat(9000) })])
+  const m = renderSlackMessage(g, dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  for (const s of texts(m)) t.ok(safelyEscaped(s))
+})
+
+t.test('any label and annotation content renders a valid, escaped message', async (t) => {
+  // Biased towards what breaks escaping and limits: markup, entities, emoji, newlines.
+  const piece = fc.oneof(fc.constantFrom('<', '>', '&', '<!channel>', '<@U123>', '&amp;', '👍🏽', 'é', '\n', '*'), fc.string({ unit: 'grapheme', maxLength: 20 }))
+  const text = fc.array(piece, { maxLength: 40 }).map((p) => p.join(''))
+  const big = fc.oneof(text, text.map((s) => s.repeat(40)))
+  fc.assert(fc.property(
+    fc.array(fc.record({ name: text, instance: big, summary: big, team: text, title: text, status: fc.constantFrom('firing' as const, 'resolved' as const) }), { minLength: 1, maxLength: 60 }),
+    (rows) => {
+      const alerts = rows.map((r, i) => makeAlert({
+        fingerprint: i.toString(16).padStart(16, '0'),
+        status: r.status,
+        alertname: r.name,
+        summary: r.summary,
+        description: r.summary,
+        team: r.team,
+        labels: { alertname: r.name, instance: r.instance },
+        dashboards: [{ title: r.title === '' ? 'd' : r.title, url: `https://grafana.example/d/${i}` }]
+      }))
+      const m = renderSlackMessage(makeGroup(alerts), dest, { now })
+      return validateSlackMessage(m) === null && texts(m).every(safelyEscaped)
+    }
+  ), { numRuns: 150, seed: 20261126 })
+  t.pass('fast-check found no counterexample')
+})
+
+t.test('rendered messages are accepted by the fake Slack', async (t) => {
+  const slack = await startFakeSlack()
+  t.teardown(() => slack.close())
+  const groups = [
+    makeGroup([makeAlert()]),
+    makeGroup([makeAlert({ status: 'resolved', endsAt: '2026-11-26T20:30:00Z' })]),
+    makeGroup(manyAlerts(300, (i) => ({ labels: { alertname: 'Many', instance: `<!channel> ${i}` } }))),
+    makeGroup([makeAlert({ labels: { alertname: 'Ping', instance: '<!channel>', pod: '<@U123>' }, summary: '<!channel> <@U123>' })])
+  ]
+  for (const g of groups) {
+    const res = await fetch(slack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(renderSlackMessage(g, dest, { now })) })
+    t.equal(res.status, 200)
+    t.equal(await res.text(), 'ok')
+  }
+  t.equal(slack.accepted.length, 4)
+  const ping = JSON.stringify(slack.accepted[3])
+  t.ok(ping.includes('&lt;!channel&gt;') && ping.includes('&lt;@U123&gt;'))
+  t.notOk(ping.includes('<!channel>') || ping.includes('<@U123>'))
+})
