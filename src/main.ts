@@ -44,6 +44,8 @@ export async function serve (env: Env): Promise<void> {
   const catalog = createCatalogHolder(settings.catalogPath, parsed.catalog, catalogText, {
     metrics, logger, now, onChange: (c) => { destinations = bindDestinations(c.doc) }
   })
+  // Registered before anything slow: SIGHUP's default action would end the process.
+  process.on('SIGHUP', () => { void catalog.reload() })
 
   const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, { now: () => Date.now() })
   const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000 }, {
@@ -81,7 +83,6 @@ export async function serve (env: Env): Promise<void> {
   await app.listen({ port: settings.port, host: settings.host })
   logger.info({ catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
 
-  process.on('SIGHUP', () => { void catalog.reload() })
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return
     closing = true

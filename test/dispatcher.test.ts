@@ -150,12 +150,15 @@ t.test('a P0 is sent first even with 5,000 P3s queued behind a rate-limited dest
 
   await dispatcher.runOnce()
   t.equal(sent.length, 3, 'Slack bucket empty: nothing claimed for it')
-  t.ok(await counter(metrics.rateLimitWaits, { destination: 'slack-alerts' }) >= 1, 'rate limit wait counted')
+  await dispatcher.runOnce()
+  t.equal(await counter(metrics.rateLimitWaits, { destination: 'slack-alerts' }), 1, 'one wait, however many claim rounds see it')
   t.equal((await store.list({ state: 'pending', limit: 10_000 })).length, 5_000, 'the P3s were never claimed: they wait as pending, holding no slot')
 
   clock.now += 1_000
   await dispatcher.runOnce()
   t.equal(sent.length, 4, 'one more Slack message per second')
+  await dispatcher.runOnce()
+  t.equal(await counter(metrics.rateLimitWaits, { destination: 'slack-alerts' }), 2, 'a new wait after a token was used')
 })
 
 t.test('a 429 holds its destination until Retry-After', async (t) => {
@@ -261,4 +264,17 @@ t.test('stop is bounded: a hung send stays `sending` and is recovered at the nex
   t.same(await stopping, { drained: false, inFlight: 1 })
   t.equal((await store.list({ state: 'sending', limit: 10 })).length, 1)
   t.equal(await store.recoverClaims(), 1)
+})
+
+t.test('a held destination wakes the loop when its next token is due, not at the poll interval', async (t) => {
+  const { clock, store, dispatcher, sent, timers } = setup(t, {
+    cfg: { pollIntervalMs: 30_000, statsIntervalMs: 60_000, rateLimits: { byDestination: { 'slack-alerts': { perSecond: 4, burst: 1 } } } }
+  })
+  await store.enqueue([item('a', { destination: 'slack-alerts', type: 'slack' }), item('b', { destination: 'slack-alerts', type: 'slack' })], { receivedAt: clock.now })
+  await dispatcher.start()
+  await until(() => sent.length === 1 && [...timers.timers].some((x) => x.ms === 250), 'a wake-up at the next token (250 ms)')
+  clock.now += 250
+  timers.fireAll()
+  await until(() => sent.length === 2, 'the second message after the token')
+  t.same(sent.map((d) => d.idempotencyKey), ['a', 'b'])
 })

@@ -13,11 +13,25 @@ import { formatProblem, type Problem } from './problems.js'
 
 export type ReloadResult = { ok: true, changed: boolean, entries: number } | { ok: false, problems: Problem[] }
 
+export interface WatchOptions {
+  /** Quiet time after the last event before the file is read (a ConfigMap swap is several events). */
+  debounceMs?: number
+  /** After each check: the reload's result, or undefined when the content had not changed. */
+  onChecked?: (result: ReloadResult | undefined) => void
+}
+
 export interface CatalogHolder {
   current: () => Catalog
+  /** Explicit reload (POST /-/reload, SIGHUP): always re-read, always counted. */
   reload: () => Promise<ReloadResult>
-  /** Re-read on changes to the catalog's directory (covers Kubernetes' ConfigMap symlink swap). */
-  watch: (debounceMs?: number) => void
+  /** The watcher's reload: undefined, and nothing counted or logged, if the content is what was last read. */
+  reloadIfChanged: () => Promise<ReloadResult | undefined>
+  /**
+   * Re-read on changes in the catalog's directory. The directory, not the file: Kubernetes
+   * updates a ConfigMap by renaming a new `..data` symlink into place, so the file's inode never
+   * changes and a watch on it would go quiet after the first swap.
+   */
+  watch: (opts?: WatchOptions) => void
   close: () => void
 }
 
@@ -25,37 +39,65 @@ export interface CatalogHolderDeps {
   metrics: Metrics
   logger: Pick<Logger, 'info' | 'warn' | 'error'>
   now: () => Date
+  /**
+   * Called with the catalog about to become current, after every successful reload (also an
+   * unchanged one: an explicit reload is how a rotated secret file is picked up). If it throws,
+   * the reload is refused and nothing changes.
+   */
   onChange?: (catalog: Catalog) => void
   readText?: (path: string) => Promise<string>
 }
 
+type Read = { ok: true, text: string, digest: string } | { ok: false, problem: Problem, digest: string }
+
 export function createCatalogHolder (path: string, initial: Catalog, initialText: string, deps: CatalogHolderDeps): CatalogHolder {
   const readText = deps.readText ?? ((p: string) => readFile(p, 'utf8'))
   let catalog = initial
-  let digest = hash(initialText)
-  let pending: Promise<ReloadResult> | undefined
+  let loadedDigest = hash(initialText) // the text `catalog` was parsed from
+  let seenDigest = loadedDigest        // the last text read, good or bad (or the read error)
+  let pending: Promise<unknown> = Promise.resolve()
   let watcher: FSWatcher | undefined
   let timer: NodeJS.Timeout | undefined
 
   markLoaded(deps.metrics, catalog, deps.now())
 
-  async function doReload (): Promise<ReloadResult> {
-    let text: string
+  // Reloads are serialised: a SIGHUP during a /-/reload waits for it, then reads again.
+  function serial<T> (run: () => Promise<T>): Promise<T> {
+    const next = pending.then(run, run)
+    pending = next.catch(() => undefined)
+    return next
+  }
+
+  async function read (): Promise<Read> {
     try {
-      text = await readText(path)
+      const text = await readText(path)
+      return { ok: true, text, digest: hash(text) }
     } catch (err) {
-      return fail([{ file: path, line: 1, col: 1, message: `cannot read catalog: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }])
+      const code = (err as NodeJS.ErrnoException).code ?? String(err)
+      return { ok: false, problem: { file: path, line: 1, col: 1, message: `cannot read catalog: ${code}` }, digest: `error:${code}` }
     }
-    const nextDigest = hash(text)
-    const parsed = parseCatalog(text, path)
-    if (!parsed.ok) return fail(parsed.problems)
-    const changed = nextDigest !== digest
-    catalog = parsed.catalog
-    digest = nextDigest
+  }
+
+  function apply (r: Read): ReloadResult {
+    seenDigest = r.digest
+    if (!r.ok) return fail([r.problem])
+    const changed = r.digest !== loadedDigest
+    let next = catalog
+    if (changed) {
+      const parsed = parseCatalog(r.text, path)
+      if (!parsed.ok) return fail(parsed.problems)
+      next = parsed.catalog
+    }
+    try {
+      deps.onChange?.(next)
+    } catch (err) {
+      return fail([{ file: path, line: 1, col: 1, message: `cannot apply catalog: ${err instanceof Error ? err.message : String(err)}` }])
+    }
+    catalog = next
+    loadedDigest = r.digest
     deps.metrics.catalogReloads.inc({ outcome: 'success' })
     markLoaded(deps.metrics, catalog, deps.now())
-    if (changed) deps.logger.info({ entries: catalog.entries.length }, 'catalog reloaded')
-    deps.onChange?.(catalog)
+    deps.logger.info({ entries: catalog.entries.length, changed }, changed ? 'catalog reloaded' : 'catalog reload: no change')
     return { ok: true, changed, entries: catalog.entries.length }
   }
 
@@ -66,26 +108,33 @@ export function createCatalogHolder (path: string, initial: Catalog, initialText
     return { ok: false, problems }
   }
 
+  const reloadIfChanged = (): Promise<ReloadResult | undefined> => serial(async () => {
+    const r = await read()
+    return r.digest === seenDigest ? undefined : apply(r)
+  })
+
   return {
     current: () => catalog,
-    // Reloads are serialised: a SIGHUP during a /-/reload waits for it, then reads again.
-    reload: () => {
-      const run = (pending ?? Promise.resolve()).then(doReload, doReload)
-      pending = run
-      return run
-    },
-    watch (debounceMs = 500) {
+    reload: () => serial(async () => apply(await read())),
+    reloadIfChanged,
+    watch ({ debounceMs = 500, onChecked } = {}) {
       if (watcher !== undefined) return
-      watcher = watch(dirname(path), () => {
+      const check = (): void => {
+        timer = undefined
+        void reloadIfChanged().then((r) => onChecked?.(r))
+      }
+      // Events also fire for unrelated files and for each step of a swap; the digest check in
+      // reloadIfChanged makes those no-ops. Not persistent: the watch alone keeps no process alive.
+      watcher = watch(dirname(path), { persistent: false }, () => {
         clearTimeout(timer)
-        timer = setTimeout(() => {
-          void this.reload()
-        }, debounceMs)
+        timer = setTimeout(check, debounceMs)
+        timer.unref()
       })
       watcher.on('error', (err) => { deps.logger.warn({ err: err.message }, 'catalog watch failed; use SIGHUP or POST /-/reload') })
     },
     close () {
       clearTimeout(timer)
+      timer = undefined
       watcher?.close()
       watcher = undefined
     }

@@ -4,62 +4,70 @@ import type { EnrichedAlert, EnrichedGroup } from '../enrich/types.js'
 import { distinct } from './text.js'
 
 // Facts about a group that every renderer presents the same way: which alert leads, the
-// deadline, the links. Pure functions of the group (and `now` where time matters).
+// deadline, the links. Computed once per render (renders run on the webhook's hot path).
+
+export interface GroupLink { kind: 'runbook' | 'dashboard' | 'silence' | 'source', title: string, url: string }
+
+export interface GroupView {
+  group: EnrichedGroup
+  // Firing before resolved, then most urgent, then oldest: the order a responder reads them.
+  sorted: EnrichedAlert[]
+  lead: EnrichedAlert | undefined
+  names: string[]
+  summary: string
+  description: string | null
+  firing: number
+  resolved: number
+  // The earliest deadline among the alerts still firing; null once nothing fires.
+  deadline: Date | null
+  links: GroupLink[]
+}
+
+export function viewGroup (group: EnrichedGroup): GroupView {
+  const sorted = sortAlerts(group.alerts)
+  const lead = sorted[0]
+  const names = distinct(sorted.map((a) => a.alertname))
+  const firing = group.alerts.filter((a) => a.status === 'firing').length
+  return {
+    group,
+    sorted,
+    lead,
+    names,
+    summary: nonEmpty(group.commonAnnotations.summary) ?? nonEmpty(lead?.summary) ?? names.join(', '),
+    description: nonEmpty(group.commonAnnotations.description) ?? nonEmpty(lead?.description ?? undefined) ?? null,
+    firing,
+    resolved: group.alerts.length - firing,
+    deadline: group.status === 'resolved' ? null : respondBy(group.alerts),
+    links: groupLinks(group, sorted)
+  }
+}
 
 export function priorityRank (p: PriorityName): number {
   return PRIORITIES.indexOf(p)
 }
 
 export function highestPriority (alerts: readonly EnrichedAlert[], fallback: PriorityName): PriorityName {
-  let best = fallback
-  let first = true
-  for (const a of alerts) {
-    if (first || priorityRank(a.priority) < priorityRank(best)) best = a.priority
-    first = false
-  }
-  return best
+  let best: PriorityName | undefined
+  for (const a of alerts) if (best === undefined || priorityRank(a.priority) < priorityRank(best)) best = a.priority
+  return best ?? fallback
 }
 
-// Firing before resolved, then most urgent, then oldest: the order a responder reads them.
 export function sortAlerts (alerts: readonly EnrichedAlert[]): EnrichedAlert[] {
   return [...alerts].sort((a, b) =>
     (a.status === b.status ? 0 : a.status === 'firing' ? -1 : 1) ||
     priorityRank(a.priority) - priorityRank(b.priority) ||
-    a.startsAt.localeCompare(b.startsAt) ||
-    a.fingerprint.localeCompare(b.fingerprint))
+    compare(a.startsAt, b.startsAt) ||
+    compare(a.fingerprint, b.fingerprint))
 }
 
-export function leadAlert (group: EnrichedGroup): EnrichedAlert | undefined {
-  return sortAlerts(group.alerts)[0]
-}
-
-export function countByStatus (group: EnrichedGroup): { firing: number, resolved: number } {
-  const firing = group.alerts.filter((a) => a.status === 'firing').length
-  return { firing, resolved: group.alerts.length - firing }
-}
-
-// The earliest deadline among the alerts still firing; null once nothing fires.
-export function respondBy (group: EnrichedGroup): Date | null {
-  let best: Date | null = null
-  for (const a of group.alerts) {
+function respondBy (alerts: readonly EnrichedAlert[]): Date | null {
+  let best = Infinity
+  for (const a of alerts) {
     if (a.status !== 'firing') continue
-    const d = new Date(a.sla.respondBy)
-    if (Number.isNaN(d.getTime())) continue
-    if (best === null || d < best) best = d
+    const t = Date.parse(a.sla.respondBy)
+    if (t < best) best = t
   }
-  return best
-}
-
-export function alertNames (group: EnrichedGroup): string[] {
-  return distinct(sortAlerts(group.alerts).map((a) => a.alertname))
-}
-
-export function groupSummary (group: EnrichedGroup): string {
-  return nonEmpty(group.commonAnnotations.summary) ?? nonEmpty(leadAlert(group)?.summary) ?? alertNames(group).join(', ')
-}
-
-export function groupDescription (group: EnrichedGroup): string | null {
-  return nonEmpty(group.commonAnnotations.description) ?? nonEmpty(leadAlert(group)?.description ?? undefined) ?? null
+  return best === Infinity ? null : new Date(best)
 }
 
 // Where a label value is the same for every alert, one value; otherwise the distinct values.
@@ -73,27 +81,27 @@ export function labelValues (group: EnrichedGroup, name: string): string[] {
 export function distinguishingLabels (alert: EnrichedAlert, group: EnrichedGroup): Array<[string, string]> {
   return Object.entries(alert.labels)
     .filter(([k]) => k !== 'alertname' && group.commonLabels[k] === undefined)
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => compare(a, b))
 }
 
-export interface GroupLink { kind: 'runbook' | 'dashboard' | 'silence' | 'source', title: string, url: string }
-
 // Runbooks and dashboards of the most urgent alerts first; a silence for the whole group.
-export function groupLinks (group: EnrichedGroup): GroupLink[] {
-  const sorted = sortAlerts(group.alerts)
+function groupLinks (group: EnrichedGroup, sorted: readonly EnrichedAlert[]): GroupLink[] {
   const links: GroupLink[] = []
   const runbooks = distinct(sorted.map((a) => a.runbookUrl).filter((u) => u !== ''))
   runbooks.slice(0, 3).forEach((url, i) => links.push({ kind: 'runbook', title: i === 0 ? 'Runbook' : `Runbook ${i + 1}`, url }))
   const seen = new Set<string>()
-  for (const d of sorted.flatMap((a) => a.dashboards)) {
-    if (seen.has(d.url) || seen.size >= 5) continue
-    seen.add(d.url)
-    links.push({ kind: 'dashboard', title: d.title, url: d.url })
+  for (const a of sorted) {
+    for (const d of a.dashboards) {
+      if (seen.has(d.url) || seen.size >= 5) continue
+      seen.add(d.url)
+      links.push({ kind: 'dashboard', title: d.title, url: d.url })
+    }
+    if (seen.size >= 5) break
   }
   const silence = groupSilenceUrl(group)
   if (silence !== null) links.push({ kind: 'silence', title: 'Silence', url: silence })
-  const source = sorted.map((a) => a.sourceUrl).find((u): u is string => u !== null && u !== '')
-  if (source !== undefined) links.push({ kind: 'source', title: 'Source', url: source })
+  const source = sorted.find((a) => a.sourceUrl !== null && a.sourceUrl !== '')?.sourceUrl
+  if (source !== undefined && source !== null) links.push({ kind: 'source', title: 'Source', url: source })
   return links
 }
 
@@ -101,14 +109,16 @@ export function groupLinks (group: EnrichedGroup): GroupLink[] {
 // the group and nothing else. No shared labels: no group silence rather than an overly broad one.
 export function groupSilenceUrl (group: EnrichedGroup): string | null {
   if (group.alerts.length === 1) return nonEmpty(group.alerts[0]?.silenceUrl) ?? null
-  const pairs = Object.entries(group.commonLabels).sort(([a], [b]) => a.localeCompare(b))
+  const pairs = Object.entries(group.commonLabels).sort(([a], [b]) => compare(a, b))
   if (pairs.length === 0 || group.externalURL === '') return null
   const filter = `{${pairs.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(', ')}}`
   return `${group.externalURL.replace(/\/+$/, '')}/#/silences/new?filter=${encodeURIComponent(filter)}`
 }
 
+// "2026-11-26 20:16 UTC"
 export function formatUtc (d: Date): string {
-  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  const p = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())} UTC`
 }
 
 // "in 4 min", "overdue by 3 min", "in 2 h 5 min", "in 3 d 4 h": whole units, rounded down.
@@ -126,6 +136,12 @@ function formatSpan (ms: number): string {
   if (hours < 48) return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`
   const days = Math.floor(hours / 24)
   return hours % 24 === 0 ? `${days} d` : `${days} d ${hours % 24} h`
+}
+
+// Code-unit order: locale-independent (same output on every machine) and far cheaper than
+// localeCompare, which goes through ICU collation.
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 function nonEmpty (s: string | undefined): string | undefined {

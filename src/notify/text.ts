@@ -6,6 +6,7 @@ const ELLIPSIS = '…'
 // Slack's rule: escape exactly these three, nothing else. This is what keeps `<!channel>` or
 // `<@U123>` in a label from pinging anyone.
 export function escapeMrkdwn (raw: string): string {
+  if (!/[&<>]/.test(raw)) return raw
   return raw.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 

@@ -90,6 +90,8 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
   let wakeTimer: Timer | null = null
   let statsTimer: Timer | null = null
   let msUntilToken = Infinity
+  // Destinations with due work currently waiting for a token.
+  const held = new Set<string>()
 
   async function settle (d: Delivery): Promise<void> {
     const { destination, type } = d
@@ -157,11 +159,15 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
   function budgetFor (now: number) {
     return (destination: string, type: Delivery['type']): number => {
       const n = limiter.available(destination, type, now)
-      if (n < 1) {
-        metrics.rateLimitWaits.inc({ destination, type })
-        msUntilToken = Math.min(msUntilToken, limiter.msUntilAvailable(destination, type, now))
+      if (n >= 1) {
+        held.delete(destination)
+        return n
       }
-      return n
+      // Counted once per wait, not once per claim round that finds it still waiting.
+      if (!held.has(destination)) metrics.rateLimitWaits.inc({ destination, type })
+      held.add(destination)
+      msUntilToken = Math.min(msUntilToken, limiter.msUntilAvailable(destination, type, now))
+      return 0
     }
   }
 

@@ -127,8 +127,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     listByState: db.prepare(`SELECT * FROM deliveries WHERE state = ?
       ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`),
     listAll: db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?'),
-    pendingStats: db.prepare(`SELECT priority, COUNT(*) AS n, MIN(received_at) AS oldest FROM deliveries
-      WHERE state IN ('pending', 'sending') GROUP BY priority`),
+    countByState: db.prepare('SELECT COUNT(*) FROM deliveries WHERE state = ? AND priority = ?').pluck(),
+    oldestByState: db.prepare('SELECT MIN(received_at) FROM deliveries WHERE state = ? AND priority = ?').pluck(),
     deadCount: db.prepare(`SELECT COUNT(*) FROM deliveries WHERE state = 'dead'`).pluck(),
     nextDue: db.prepare(`SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'`).pluck(),
     pruneSent: db.prepare(`DELETE FROM deliveries WHERE id IN (
@@ -249,11 +249,16 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   async function stats (now: number): Promise<OutboxStats> {
     const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
     const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
-    for (const r of q.pendingStats.all() as Array<{ priority: number, n: number, oldest: number }>) {
-      const p = priorityFromRank(r.priority)
-      pending[p] = r.n
-      oldestPendingAgeMs[p] = Math.max(0, now - r.oldest)
-    }
+    // Not yet delivered = pending or sending. Per (state, priority) so each query is an
+    // index range (count) or a single seek (min).
+    PRIORITIES.forEach((p, rank) => {
+      let oldest = Infinity
+      for (const state of ['pending', 'sending']) {
+        pending[p] += q.countByState.get(state, rank) as number
+        oldest = Math.min(oldest, (q.oldestByState.get(state, rank) as number | null) ?? Infinity)
+      }
+      if (oldest !== Infinity) oldestPendingAgeMs[p] = Math.max(0, now - oldest)
+    })
     return { pending, oldestPendingAgeMs, dead: q.deadCount.get() as number }
   }
 

@@ -70,14 +70,33 @@ export interface ServiceProcess {
   url: string
   /** host:port, as a Prometheus scrape target. */
   target: string
+  port: number
+  dataDir: string
+  /** Of the child process, e.g. to send it SIGHUP. */
+  pid: number
   output (): string
+  /** SIGTERM (graceful), then SIGKILL after a grace period; removes DATA_DIR unless the caller owns it. */
   stop (): Promise<void>
+  /** SIGKILL now, as a crash would; resolves once the process is gone. DATA_DIR is kept. */
+  kill (): Promise<void>
 }
 
-/** Spawns `node dist/cli.js serve` on a free port with a temp DATA_DIR and waits for /-/ready. */
-export async function startServiceProcess (env: Record<string, string>, opts: { cliPath?: string, readyTimeoutMs?: number } = {}): Promise<ServiceProcess> {
-  const port = await freePort()
-  const dataDir = mkdtempSync(join(tmpdir(), 'alert-enricher-data-'))
+export interface ServiceProcessOptions {
+  cliPath?: string
+  readyTimeoutMs?: number
+  /** Listen here instead of a free port (a restart on the same address). */
+  port?: number
+  /** Use (and keep) this DATA_DIR instead of a temp one removed by stop(): restarts share it. */
+  dataDir?: string
+  /** How much of stdout+stderr output() keeps (default 8000 characters: enough to explain a failure). */
+  maxOutputChars?: number
+}
+
+/** Spawns `node dist/cli.js serve` (on a free port with a temp DATA_DIR unless told) and waits for /-/ready. */
+export async function startServiceProcess (env: Record<string, string>, opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
+  const port = opts.port ?? await freePort()
+  const ownsDataDir = opts.dataDir === undefined
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'alert-enricher-data-'))
   const child = spawn(process.execPath, [opts.cliPath ?? join(REPO_ROOT, 'dist/cli.js'), 'serve'], {
     cwd: REPO_ROOT,
     env: {
@@ -91,17 +110,24 @@ export async function startServiceProcess (env: Record<string, string>, opts: { 
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const output = tail(child)
+  const output = tail(child, opts.maxOutputChars)
   const killOnExit = (): void => { child.kill('SIGKILL') }
   process.once('exit', killOnExit)
   const url = `http://127.0.0.1:${port}`
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   let stopped = false
   const stop = async (): Promise<void> => {
     if (stopped) return
     stopped = true
     await terminate(child)
     process.removeListener('exit', killOnExit)
-    rmSync(dataDir, { recursive: true, force: true })
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true })
+  }
+  const kill = async (): Promise<void> => {
+    stopped = true
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+    process.removeListener('exit', killOnExit)
   }
   try {
     await waitUntil(`alert-enricher ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 20_000, async () => {
@@ -113,7 +139,7 @@ export async function startServiceProcess (env: Record<string, string>, opts: { 
     await stop()
     throw err
   }
-  return { url, target: `127.0.0.1:${port}`, output, stop }
+  return { url, target: `127.0.0.1:${port}`, port, dataDir, pid: child.pid ?? 0, output, stop, kill }
 }
 
 /** Env wiring the bundled catalog's destinations to the fakes (secrets are fake too). */

@@ -12,7 +12,8 @@ import type { Store } from '../../src/outbox/store.js'
 import type { WebhookAuthConfig } from '../../src/routes/auth.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
-export const FIXTURES = resolve(REPO, '../shared/fixtures/alertmanager')
+// Byte-for-byte copies of ../shared/fixtures/alertmanager, so a clone tests on its own.
+export const FIXTURES = join(REPO, 'test/fixtures/alertmanager')
 export const BUNDLED_CATALOG = join(REPO, 'rules/catalog.yaml')
 
 export function fixture (name: string): Record<string, unknown> {

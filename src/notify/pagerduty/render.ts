@@ -1,9 +1,7 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
 import type { LabelSet } from '../../alertmanager/webhook.js'
-import {
-  alertNames, countByStatus, formatRelative, formatUtc, groupLinks, groupSummary, leadAlert, respondBy, sortAlerts
-} from '../group-view.js'
+import { formatRelative, formatUtc, viewGroup } from '../group-view.js'
 import { distinct, oneLine, truncate } from '../text.js'
 
 // PagerDuty Events API v2 event for one group, without routing_key: the notifier adds the
@@ -42,17 +40,15 @@ const MAX_DETAIL_VALUE = 8192   // any one label/annotation value inside custom_
 const MAX_LINK_URL = 8192
 
 export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string }, opts: { now: Date, clientUrl?: string }): PagerDutyEvent {
+  const view = viewGroup(group)
+  const { lead, deadline, firing, resolved: resolvedCount, names } = view
   const resolved = group.status === 'resolved'
-  const lead = leadAlert(group)
-  const deadline = resolved ? null : respondBy(group)
-  const { firing, resolved: resolvedCount } = countByStatus(group)
-  const names = alertNames(group)
   const more = group.alerts.length + group.truncatedAlerts > 1 ? ` (${firing} firing, ${resolvedCount} resolved)` : ''
-  const summary = truncate(oneLine(truncate(`[${group.priority}] ${names.join(', ')}: ${groupSummary(group)}${more}`, 4 * MAX_SUMMARY)), MAX_SUMMARY)
+  const summary = truncate(oneLine(truncate(`[${group.priority}] ${names.join(', ')}: ${view.summary}${more}`, 4 * MAX_SUMMARY)), MAX_SUMMARY)
 
   const payload: PagerDutyPayload = {
     summary,
-    source: field(eventSource(group)),
+    source: field(eventSource(group, lead)),
     severity: SEVERITY_BY_PRIORITY[group.priority],
     timestamp: eventTimestamp(group, opts.now),
     custom_details: {}
@@ -68,7 +64,7 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
     event_action: resolved ? 'resolve' : 'trigger',
     dedup_key: group.groupKeyHash,
     payload,
-    links: groupLinks(group)
+    links: view.links
       .filter((l) => l.url.length <= MAX_LINK_URL && /^https?:\/\//i.test(l.url))
       .map((l) => ({ href: l.url, text: truncate(oneLine(l.title), 256) })),
     client: 'alert-enricher'
@@ -91,32 +87,37 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
     firing: [],
     resolved: []
   }
-  fitAlerts(event, sortAlerts(group.alerts))
+  fitAlerts(event, view.sorted)
   return event
 }
 
 // Adds alert details in order until the next one would push the event over the size limit;
-// the rest are counted in a note. Sizes are measured, not estimated.
+// the rest are counted in a note. Sizes are measured, not estimated. The usual case (all fit)
+// costs one serialization.
 function fitAlerts (event: PagerDutyEvent, alerts: EnrichedAlert[]): void {
   const details = event.payload.custom_details
+  const all = alerts.map(alertDetail)
   const firing: unknown[] = []
   const resolved: unknown[] = []
+  all.forEach((d, i) => (alerts[i]?.status === 'firing' ? firing : resolved).push(d))
   details.firing = firing
   details.resolved = resolved
+  if (eventBytes(event) <= MAX_EVENT_BYTES) return
+
+  firing.length = 0
+  resolved.length = 0
   // Reserve room for the note before measuring, so adding it later cannot overflow.
   details.more = `+${alerts.length} more alerts not shown (event size limit)`
   let size = eventBytes(event)
   let shown = 0
-  for (const alert of alerts) {
-    const detail = alertDetail(alert)
+  for (const [i, detail] of all.entries()) {
     const bytes = Buffer.byteLength(JSON.stringify(detail)) + 1
     if (size + bytes > MAX_EVENT_BYTES) break
-    ;(alert.status === 'firing' ? firing : resolved).push(detail)
+    ;(alerts[i]?.status === 'firing' ? firing : resolved).push(detail)
     size += bytes
     shown++
   }
-  if (shown === alerts.length) delete details.more
-  else details.more = `+${alerts.length - shown} more alerts not shown (event size limit)`
+  details.more = `+${alerts.length - shown} more alerts not shown (event size limit)`
 }
 
 export function eventBytes (event: PagerDutyEvent): number {
@@ -147,9 +148,9 @@ function capValues (set: LabelSet): LabelSet {
 }
 
 // What PagerDuty shows as "source": the most specific thing every alert shares, never empty.
-function eventSource (group: EnrichedGroup): string {
+function eventSource (group: EnrichedGroup, leadAlert: EnrichedAlert | undefined): string {
   const c = group.commonLabels
-  const lead = leadAlert(group)?.labels ?? {}
+  const lead = leadAlert?.labels ?? {}
   for (const v of [c.instance, c.service, c.job, lead.instance, lead.service, lead.job, group.receiver]) {
     if (nonEmpty(v)) return v
   }

@@ -1,9 +1,6 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
-import {
-  alertNames, countByStatus, distinguishingLabels, formatRelative, formatUtc, groupDescription,
-  groupLinks, groupSummary, labelValues, leadAlert, respondBy, sortAlerts
-} from '../group-view.js'
+import { distinguishingLabels, formatRelative, formatUtc, labelValues, viewGroup, type GroupView } from '../group-view.js'
 import { distinct, escapeTruncate, oneLine, truncate } from '../text.js'
 
 // Block Kit message for one group and one Slack destination. Every value that came from an
@@ -30,23 +27,24 @@ const PRIORITY_ICON: Record<PriorityName, string> = { P0: '🔴', P1: '🟠', P2
 const RESOLVED_ICON = '✅'
 
 export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarget, opts: { now: Date }): SlackMessage {
+  const view = viewGroup(group)
   const resolved = group.status === 'resolved'
   const icon = resolved ? RESOLVED_ICON : PRIORITY_ICON[group.priority]
   const status = resolved ? 'RESOLVED' : 'FIRING'
-  const names = alertNames(group)
+  const names = view.names
   const nameText = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} +${names.length - 3}`
   const count = group.alerts.length + group.truncatedAlerts
   const title = `${icon} ${group.priority} ${status}: ${oneLine(truncate(nameText, 400))}${count > 1 ? ` (${count})` : ''}`
-  const deadline = resolved ? null : respondBy(group)
-  const summary = oneLine(truncate(groupSummary(group), 2000))
+  const deadline = view.deadline
+  const summary = oneLine(truncate(view.summary, 2000))
 
   const blocks: SlackBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: escapeTruncate(title, LIMIT.header), emoji: true } },
-    summarySection(group, resolved),
-    { type: 'section', fields: fields(group, deadline, opts.now) },
-    ...alertList(group)
+    summarySection(view, resolved),
+    { type: 'section', fields: fields(view, opts.now) },
+    ...alertList(view)
   ]
-  const buttons = linkButtons(group)
+  const buttons = linkButtons(view)
   if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons })
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: contextLine(group, dest) }] })
 
@@ -55,18 +53,17 @@ export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarge
   return { text, blocks }
 }
 
-function summarySection (group: EnrichedGroup, resolved: boolean): SlackBlock {
+function summarySection (view: GroupView, resolved: boolean): SlackBlock {
   const head = resolved ? `${RESOLVED_ICON} *RESOLVED* — ` : ''
-  const summary = `${head}*${escapeTruncate(oneLine(truncate(groupSummary(group), 1000)), 1000)}*`
-  const description = groupDescription(group)
+  const summary = `${head}*${escapeTruncate(oneLine(truncate(view.summary, 1000)), 1000)}*`
+  const description = view.description
   const rest = LIMIT.sectionText - summary.length - 1
   const text = description === null ? summary : `${summary}\n${escapeTruncate(description, rest)}`
   return { type: 'section', text: { type: 'mrkdwn', text } }
 }
 
-function fields (group: EnrichedGroup, deadline: Date | null, now: Date): Mrkdwn[] {
-  const lead = leadAlert(group)
-  const { firing, resolved } = countByStatus(group)
+function fields (view: GroupView, now: Date): Mrkdwn[] {
+  const { group, lead, firing, resolved, deadline } = view
   const out: Array<[string, string]> = [['Priority', `${PRIORITY_ICON[group.priority]} ${group.priority}`]]
   if (deadline !== null) out.push(['Respond by', `${formatUtc(deadline)}\n${formatRelative(deadline, now)}`])
   out.push(['Team', distinct(group.alerts.map((a) => a.team)).join(', ')])
@@ -82,10 +79,10 @@ function fields (group: EnrichedGroup, deadline: Date | null, now: Date): Mrkdwn
 
 // The first LIST.alerts alerts, one line each, packed into as few sections as fit; the rest
 // as "+N more". Bounded whatever the group size: at most 20 lines of ≤ ~420 chars.
-function alertList (group: EnrichedGroup): SlackBlock[] {
-  const sorted = sortAlerts(group.alerts)
+function alertList (view: GroupView): SlackBlock[] {
+  const { group, sorted } = view
   const shown = sorted.slice(0, LIST.alerts)
-  const commonSummary = groupSummary(group)
+  const commonSummary = view.summary
   const sections: string[] = []
   let current = '*Alerts*'
   for (const alert of shown) {
@@ -126,8 +123,8 @@ function alertLine (alert: EnrichedAlert, group: EnrichedGroup, commonSummary: s
 const BUTTON_ICON = { runbook: '📖', dashboard: '📊', silence: '🔕', source: '🔎' }
 
 // A button whose URL Slack would refuse (too long, not http) is dropped, never sent.
-function linkButtons (group: EnrichedGroup): SlackButton[] {
-  return groupLinks(group)
+function linkButtons ({ group, links }: GroupView): SlackButton[] {
+  return links
     .filter((l) => l.url.length <= LIMIT.url && /^https?:\/\/\S+$/i.test(l.url))
     .slice(0, 25)
     .map((l, i) => ({

@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
+import { catalogDocument, dedupKeyFor, entry, postWebhook, seededRandom, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
+import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
+import { freePort, sleep, waitUntil } from './helpers/prometheus.js'
+
+// Crash safety: `node dist/cli.js serve` under a stream of pages is SIGKILLed at random
+// moments and restarted on the same DATA_DIR and port. Every page it answered 2xx for must
+// reach (the fake) PagerDuty: duplicates are allowed (at-least-once), losses are not.
+// Replay a schedule with CRASH_SAFETY_SEED=<seed printed below>.
+
+// Pages are spread over several PagerDuty destinations (each its own routing key and so its
+// own rate-limit bucket, as with several PagerDuty services) so the outbox drains in seconds.
+const SHARDS = 12
+const MAX_PAGES = 240
+const SENDERS = 4
+const KILLS = 4
+const routingKey = (shard: number): string => `crashsafetykey${String(shard).padStart(18, '0')}` // 32 chars
+
+t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts', async (t) => {
+  const seed = Number(process.env.CRASH_SAFETY_SEED ?? Math.floor(Math.random() * 2 ** 31))
+  t.comment(`seed ${seed} (replay with CRASH_SAFETY_SEED=${seed})`)
+  const random = seededRandom(seed)
+  const between = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo))
+
+  const dir = mkdtempSync(join(tmpdir(), 'ae-crash-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const shards = Array.from({ length: SHARDS }, (_, i) => i)
+  const catalogPath = writeCatalog(dir, catalogDocument(
+    Object.fromEntries(shards.map((i) => [`pd-${i}`, { type: 'pagerduty', routingKey: { env: `PD_ROUTING_KEY_${i}` } }])),
+    shards.map((i) => entry(`crash-page-${i}`, `CrashPage${i}`, 'P0', [`pd-${i}`]))
+  ))
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+
+  const port = await freePort()
+  const dataDir = join(dir, 'data')
+  const env = {
+    CATALOG_PATH: catalogPath,
+    // Longer than any stall below: a stalled send is still in flight when the kill lands.
+    NOTIFY_TIMEOUT_MS: '5000',
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    ...Object.fromEntries(shards.map((i) => [`PD_ROUTING_KEY_${i}`, routingKey(i)]))
+  }
+  const start = async (): Promise<ServiceProcess> => await startServiceProcess(env, { port, dataDir, readyTimeoutMs: 15_000 })
+  let service = await start()
+  t.teardown(async () => { await service.stop() })
+  const url = service.url
+
+  // groupKey → shard, for every page the service acknowledged (2xx).
+  const acknowledged = new Map<string, number>()
+  let connectionErrors = 0
+  const failures = new Map<string, number>()
+  let next = 0
+  let sending = true
+
+  // Like Alertmanager: a page whose request failed is sent again (it may have been committed
+  // just before the kill, in which case the repeat is answered as a duplicate, also 2xx).
+  async function sender (): Promise<void> {
+    while (sending && next < MAX_PAGES) {
+      const n = next++
+      const shard = n % SHARDS
+      const payload = webhookPayload({ alertname: `CrashPage${shard}`, group: `page-${n}`, alerts: [{ instance: `host-${n}` }] })
+      for (let attempt = 0; attempt < 200 && sending; attempt++) {
+        const res = await postWebhook(url, payload, { timeoutMs: 5_000 })
+        if (res.status === 200 || res.status === 202) {
+          acknowledged.set(payload.groupKey, shard)
+          break
+        }
+        if (res.status !== 'error' && res.status !== 503) throw new Error(`page ${n}: unexpected ${res.status}: ${JSON.stringify(res.json)}`)
+        connectionErrors++
+        failures.set(String(res.status), (failures.get(String(res.status)) ?? 0) + 1)
+        await sleep(50)
+      }
+      await sleep(between(40, 160))
+    }
+  }
+  const senders = Array.from({ length: SENDERS }, async () => await sender())
+
+  // Kill at random moments while pages stream in, restarting on the same DATA_DIR and port.
+  const schedule: string[] = []
+  const startedAt = Date.now()
+  for (let k = 0; k < KILLS; k++) {
+    const after = between(500, 2000)
+    await sleep(after)
+    // Mostly with PagerDuty stalled for a moment first: the kill then lands with sends in
+    // flight (rows claimed as `sending`) and a backlog pending behind them.
+    const stall = random() < 0.75 ? between(200, 1000) : 0
+    const hangingBefore = pagerduty.received.filter((r) => r.status === null).length
+    if (stall > 0) {
+      pagerduty.setMode({ kind: 'hang' })
+      await sleep(stall)
+    }
+    const inFlight = pagerduty.received.filter((r) => r.status === null).length - hangingBefore
+    await service.kill()
+    pagerduty.setMode({ kind: 'ok' })
+    const down = between(0, 400)
+    schedule.push(`kill after ${after} + ${stall} ms stalled (acked ${acknowledged.size}, PD accepted ${pagerduty.accepted.length}, ${inFlight} hanging), down ${down} ms`)
+    await sleep(down)
+    const t0 = Date.now()
+    service = await start()
+    schedule.push(`restart took ${Date.now() - t0} ms`)
+  }
+  schedule.push(`kills done at ${Date.now() - startedAt} ms, next page ${next}, failures ${JSON.stringify([...failures])}`)
+  // The last pages go in while PagerDuty is stalled, so the final crash lands with a backlog
+  // and sends in flight. Bounded: MAX_PAGES pages, ≤ 200 tries each, and a deadline.
+  const hangingBefore = pagerduty.received.filter((r) => r.status === null).length
+  await waitUntil('the last pages being sent', 20_000, async () => next >= MAX_PAGES - 20).catch(() => {})
+  pagerduty.setMode({ kind: 'hang' })
+  await Promise.race([Promise.all(senders), sleep(20_000)])
+  sending = false
+  await Promise.all(senders)
+  await sleep(between(0, 300))
+  const inFlight = pagerduty.received.filter((r) => r.status === null).length - hangingBefore
+  await service.kill()
+  pagerduty.setMode({ kind: 'ok' })
+  schedule.push(`final kill (acked ${acknowledged.size}, PD accepted ${pagerduty.accepted.length}, ${inFlight} hanging)`)
+  service = await start()
+  const streamMs = Date.now() - startedAt
+  t.comment(schedule.join('\n'))
+
+  const delivered = (): Map<string, number> => {
+    const counts = new Map<string, number>()
+    for (const e of pagerduty.accepted as Array<{ dedup_key?: string }>) {
+      if (e.dedup_key !== undefined) counts.set(e.dedup_key, (counts.get(e.dedup_key) ?? 0) + 1)
+    }
+    return counts
+  }
+  const missing = (): string[] => {
+    const got = delivered()
+    return [...acknowledged.keys()].filter((groupKey) => !got.has(dedupKeyFor(groupKey)))
+  }
+  await waitUntil('every acknowledged page at PagerDuty', 30_000, async () => missing().length === 0,
+    () => `${missing().length} of ${acknowledged.size} acknowledged pages missing, e.g. ${missing().slice(0, 3).join(', ')}\n${service.output()}`).catch((err: unknown) => { t.comment(String(err)) })
+
+  t.comment(`stream and kills ${streamMs} ms, drain after the final restart ${Date.now() - startedAt - streamMs} ms`)
+  t.ok(acknowledged.size >= MAX_PAGES / 2, `most pages were acknowledged (${acknowledged.size} of ${MAX_PAGES}; ${connectionErrors} failed requests retried)`)
+  t.same(missing(), [], 'no acknowledged page is missing at PagerDuty')
+
+  // Each event went to its shard's routing key as a trigger; the fake refused nothing.
+  const wrongKey = (pagerduty.accepted as Array<{ dedup_key: string, routing_key: string, event_action: string }>)
+    .filter((e) => {
+      const groupKey = [...acknowledged.keys()].find((k) => dedupKeyFor(k) === e.dedup_key)
+      return e.event_action !== 'trigger' || (groupKey !== undefined && e.routing_key !== routingKey(acknowledged.get(groupKey) ?? -1))
+    })
+  t.same(wrongKey, [], 'every event is a trigger carrying its destination\'s routing key')
+  // (Requests left hanging by a stall have no status; none may have been refused.)
+  t.same(pagerduty.received.filter((r) => r.status !== null && r.status !== 202).map((r) => r.detail ?? r.status), [], 'the fake PagerDuty rejected nothing')
+
+  // Nothing was dead-lettered or left behind.
+  const dead = await fetch(`${url}/api/v1/deliveries?state=dead`).then(async (r) => await r.json() as { deliveries: unknown[] })
+  t.equal(dead.deliveries.length, 0, 'no dead letters')
+  const duplicates = [...delivered().values()].filter((n) => n > 1).length
+  t.comment(`${acknowledged.size} pages acknowledged, ${pagerduty.accepted.length} events delivered (${duplicates} pages more than once), ${KILLS + 1} SIGKILLs`)
+})

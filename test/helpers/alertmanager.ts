@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse, stringify } from 'yaml'
+import { REPO_ROOT } from './alert-enricher-process.js'
+import { freePort, tail, terminate, waitUntil } from './prometheus.js'
+
+// A real Alertmanager (the Debian package's binary, installed by .ci/run) for end-to-end
+// tests: temp config and storage, a free 127.0.0.1 port, HA gossip off, bounded waits, and
+// always killed — by stop(), and by a process 'exit' hook if a test dies first.
+
+export const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager'
+export const EXAMPLE_CONFIG = join(REPO_ROOT, 'examples/alertmanager.yml')
+
+export interface ExampleOverrides {
+  webhookUrl: string
+  credentialsFile: string
+  groupWait: string
+  groupInterval: string
+}
+
+interface WebhookConfig { url?: string, http_config?: { authorization?: { credentials_file?: string } } }
+interface AmConfig { route?: Record<string, unknown> & { receiver?: string }, receivers?: Array<{ name?: string, webhook_configs?: WebhookConfig[] }> }
+
+/**
+ * examples/alertmanager.yml as users get it, pointed at a test service and token file, with
+ * timers short enough for a test. Throws if the example no longer has the shape it documents.
+ */
+export function exampleConfigFor (o: ExampleOverrides): string {
+  const cfg = parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as AmConfig
+  const receiver = cfg.receivers?.find((r) => r.name === cfg.route?.receiver)
+  const webhook = receiver?.webhook_configs?.[0]
+  const auth = webhook?.http_config?.authorization
+  if (cfg.route === undefined || webhook === undefined || auth === undefined) {
+    throw new Error(`${EXAMPLE_CONFIG}: expected route.receiver → a receiver with webhook_configs[0].http_config.authorization`)
+  }
+  webhook.url = o.webhookUrl
+  auth.credentials_file = o.credentialsFile
+  cfg.route.group_wait = o.groupWait
+  cfg.route.group_interval = o.groupInterval
+  return stringify(cfg)
+}
+
+/** An alert as POST /api/v2/alerts takes it. */
+export interface PostableAlert {
+  labels: Record<string, string>
+  annotations?: Record<string, string>
+  startsAt?: string
+  endsAt?: string
+  generatorURL?: string
+}
+
+export interface RunningAlertmanager {
+  url: string
+  postAlerts (alerts: PostableAlert[]): Promise<void>
+  /** Prometheus exposition of Alertmanager's own /metrics. */
+  metrics (): Promise<string>
+  output (): string
+  stop (): Promise<void>
+}
+
+export async function startAlertmanager (opts: { configYaml: string, readyTimeoutMs?: number }): Promise<RunningAlertmanager> {
+  const dir = mkdtempSync(join(tmpdir(), 'alert-enricher-alertmanager-'))
+  const configFile = join(dir, 'alertmanager.yml')
+  writeFileSync(configFile, opts.configYaml)
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(ALERTMANAGER_BIN, [
+    `--config.file=${configFile}`,
+    `--storage.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--cluster.listen-address=', // empty: no HA gossip, no cluster port
+    '--log.level=warn'
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const output = tail(child)
+  const killOnExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killOnExit)
+
+  let stopped = false
+  const stop = async (): Promise<void> => {
+    if (stopped) return
+    stopped = true
+    await terminate(child)
+    process.removeListener('exit', killOnExit)
+    rmSync(dir, { recursive: true, force: true })
+  }
+
+  try {
+    await waitUntil(`Alertmanager ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 30_000, async () => {
+      if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}:\n${output()}`)
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined)
+      return res?.status === 200
+    }, output)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+
+  return {
+    url,
+    async postAlerts (alerts) {
+      const res = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) })
+      const body = await res.text()
+      if (res.status !== 200) throw new Error(`POST /api/v2/alerts: ${res.status} ${body}`)
+    },
+    async metrics () {
+      return await (await fetch(`${url}/metrics`)).text()
+    },
+    output,
+    stop
+  }
+}
