@@ -11,6 +11,7 @@ import { createDestinationRegistry, type DestinationRegistry } from './notify/de
 import { createDispatcher } from './outbox/dispatcher.js'
 import { createSqliteStore } from './outbox/sqlite-store.js'
 import { createIntake } from './outbox/intake.js'
+import type { EnrichedGroup } from './enrich/types.js'
 
 // The composition root: settings → catalog → store → notifiers → dispatcher → HTTP, and the
 // process lifecycle (SIGTERM drains in-flight sends, SIGHUP reloads the catalog).
@@ -32,7 +33,13 @@ export async function serve (env: Env): Promise<void> {
   const metrics = createMetrics()
   const bindDestinations = (doc: typeof parsed.catalog.doc): DestinationRegistry => {
     const registry = createDestinationRegistry(doc.destinations, {
-      env, readFile: (p) => readFileSync(p, 'utf8'), fetch: globalThis.fetch, timeoutMs: settings.notifyTimeoutMs, pagerDutyEventsUrl: settings.pagerDutyEventsUrl
+      env,
+      readFile: (p) => readFileSync(p, 'utf8'),
+      fetch: globalThis.fetch,
+      timeoutMs: settings.notifyTimeoutMs,
+      pagerDutyEventsUrl: settings.pagerDutyEventsUrl,
+      now,
+      onSecretError: (message) => { logger.error({ error: message }, 'cannot read a destination secret; that destination is skipped') }
     })
     initDestinationLabels(metrics, registry.labels())
     for (const d of registry.labels()) {
@@ -52,7 +59,7 @@ export async function serve (env: Env): Promise<void> {
     store,
     send: async (delivery) => {
       const d = destinations.get(delivery.destination)
-      return d !== undefined ? await d.send(delivery.body) : { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
+      return d !== undefined ? await d.send(delivery.body as EnrichedGroup) : { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
     },
     now: () => Date.now(),
     metrics,

@@ -1,5 +1,14 @@
-import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
 import { resolveSecret } from '../src/config/secrets.js'
+import { startServiceProcess } from './helpers/alert-enricher-process.js'
+import { catalogDocument, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
+import type { FakeMode, FakeServer } from './helpers/fake-http.js'
+import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
+import { startFakeSlack } from './helpers/fake-slack.js'
+import { freePort, waitUntil } from './helpers/prometheus.js'
 
 const files: Record<string, string> = {
   '/run/secrets/slack': 'https://hooks.slack.com/services/T/B/filetoken\n',
@@ -39,3 +48,222 @@ t.test('a named file that cannot be read is an error naming the path, not the co
   t.throws(() => resolveSecret({ file: '/nope' }, {}, readFile), { message: /\/nope.*ENOENT/ })
   t.equal(resolveSecret({ env: 'PD_KEY' }, {}, () => { throw new Error('must not be called') }), undefined, 'no file is read when nothing names one')
 })
+
+// Secrets never leak: the real service (a child process logging at trace level) is driven
+// through every delivery path — sent, retried (500, 429 + Retry-After, timeout, connection
+// refused), dead (404, 410, 400 and Slack ok:false, some of them echoing the secret back),
+// skipped — and every request rejection. Then no secret may appear in the log, /metrics,
+// the deliveries API (every state), the catalog API, or any error body; while the fakes
+// prove the secrets were used for the deliveries themselves.
+
+const SLACK_TOKEN = 'SECRETslacktoken123'
+const DEPLOY_TOKEN = 'SECRETdeploytoken456'
+const ROUTING_KEY = 'R0UT1NGKEYsecretsecretsecret0001' // 32 chars, as PagerDuty requires
+const BEARER = 'BEARERsecretWEBHOOKtoken789'
+
+interface DeliveryView { id: number, destination: string, groupKey: string, state: string, attempts: number, lastReason: string | null, lastError: string | null }
+
+t.test('no secret reaches logs, metrics, API output or error bodies, while deliveries use them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-secrets-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const slack = await startFakeSlack()
+  t.teardown(slack.close)
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+  const slackUrl = slack.webhookUrl(SLACK_TOKEN)
+  // Nothing listens there: connection refused, retried forever (until max age).
+  const deployUrl = `http://127.0.0.1:${await freePort()}/services/T0FAKE000/B0FAKE000/${DEPLOY_TOKEN}`
+
+  const catalogPath = writeCatalog(dir, catalogDocument({
+    pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } },
+    'slack-incident-response': { type: 'slack', channel: '#incident-response', webhookUrl: { env: 'SLACK_WEBHOOK_URL_INCIDENT_RESPONSE' } },
+    'slack-deployments': { type: 'slack', channel: '#deployments', webhookUrl: { env: 'SLACK_WEBHOOK_URL_DEPLOYMENTS' } },
+    'slack-unset': { type: 'slack', channel: '#nowhere', webhookUrl: { env: 'SLACK_WEBHOOK_URL_UNSET' } }
+  }, [
+    entry('secret-page', 'SecretPage', 'P0', ['pagerduty', 'slack-incident-response']),
+    entry('secret-deploy', 'SecretDeploy', 'P2', ['slack-deployments']),
+    entry('secret-skip', 'SecretSkip', 'P3', ['slack-unset'])
+  ]))
+  const service = await startServiceProcess({
+    CATALOG_PATH: catalogPath,
+    LOG_LEVEL: 'trace',
+    NOTIFY_TIMEOUT_MS: '300',
+    WEBHOOK_BODY_LIMIT_BYTES: '65536',
+    WEBHOOK_BEARER_TOKEN: BEARER,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slackUrl,
+    SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl
+  }, { maxOutputChars: 64 * 1024 * 1024 })
+  t.teardown(service.stop)
+  const url = service.url
+
+  // Everything the service says that is not the log: scanned at the end.
+  const answers: Array<{ what: string, text: string }> = []
+  const request = async (what: string, path: string, init: RequestInit = {}): Promise<{ status: number, text: string }> => {
+    const res = await fetch(`${url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) })
+    const text = await res.text()
+    answers.push({ what: `${what} (${res.status})`, text: `${JSON.stringify([...res.headers])}\n${text}` })
+    return { status: res.status, text }
+  }
+  const deliveries = async (state?: string): Promise<DeliveryView[]> => {
+    const { text } = await request(`deliveries ${state ?? 'all'}`, `/api/v1/deliveries?limit=1000${state !== undefined ? `&state=${state}` : ''}`)
+    return (JSON.parse(text) as { deliveries: DeliveryView[] }).deliveries
+  }
+  const page = async (t: Test, alertname: string, group: string): Promise<string> => {
+    const payload = webhookPayload({ alertname, group })
+    const res = await postWebhook(url, payload, { token: BEARER })
+    t.equal(res.status, 200, `webhook ${group} accepted`)
+    answers.push({ what: `webhook ${group}`, text: JSON.stringify(res.json) })
+    return payload.groupKey
+  }
+  const settled = async (groupKey: string, destination: string, states: string[]): Promise<DeliveryView> => {
+    let found: DeliveryView | undefined
+    await waitUntil(`${destination} delivery of ${groupKey} in ${states.join('|')}`, 20_000, async () => {
+      found = (await deliveries()).find((d) => d.groupKey === groupKey && d.destination === destination)
+      return found !== undefined && states.includes(found.state)
+    }, () => JSON.stringify(found))
+    return found as DeliveryView
+  }
+  // Sets each next mode as soon as the previous request arrived (before the retry can).
+  const walk = async (fake: FakeServer, modes: FakeMode[]): Promise<void> => {
+    const start = fake.received.length
+    for (const [i, mode] of modes.entries()) {
+      await fake.waitForRequests(start + i + 1, 20_000)
+      fake.setMode(mode)
+    }
+  }
+
+  t.test('retried (500, then 429 with Retry-After), then sent', async (t) => {
+    slack.setMode({ kind: 'status', code: 500 })
+    pagerduty.setMode({ kind: 'status', code: 500 })
+    const walks = [
+      walk(slack, [{ kind: 'rateLimit', retryAfterSeconds: 1 }, { kind: 'ok' }]),
+      walk(pagerduty, [{ kind: 'rateLimit', retryAfterSeconds: 1 }, { kind: 'ok' }])
+    ]
+    const groupKey = await page(t, 'SecretPage', 'retried')
+    await Promise.all(walks)
+    for (const destination of ['pagerduty', 'slack-incident-response']) {
+      const d = await settled(groupKey, destination, ['sent'])
+      t.equal(d.attempts, 3, `${destination}: 500, 429, then 2xx`)
+      t.equal(d.lastReason, 'rate_limited')
+    }
+  })
+
+  t.test('timed out, then sent', async (t) => {
+    slack.setMode({ kind: 'hang' })
+    pagerduty.setMode({ kind: 'hang' })
+    const walks = [walk(slack, [{ kind: 'ok' }]), walk(pagerduty, [{ kind: 'ok' }])]
+    const groupKey = await page(t, 'SecretPage', 'timed-out')
+    await Promise.all(walks)
+    for (const destination of ['pagerduty', 'slack-incident-response']) {
+      const d = await settled(groupKey, destination, ['sent'])
+      t.equal(d.lastReason, 'timeout', `${destination} timed out first`)
+    }
+  })
+
+  t.test('dead-lettered, also when the destination echoes the secret back', async (t) => {
+    const slackModes: FakeMode[] = [
+      { kind: 'status', code: 404 },
+      { kind: 'status', code: 410 },
+      { kind: 'status', code: 400, body: `invalid_payload: cannot post to ${slackUrl}` },
+      { kind: 'status', code: 200, body: JSON.stringify({ ok: false, error: `invalid_blocks for /services/T0FAKE000/B0FAKE000/${SLACK_TOKEN}` }) },
+      { kind: 'status', code: 403, body: `action_prohibited (${SLACK_TOKEN})` }
+    ]
+    const pagerDutyModes: FakeMode[] = [
+      { kind: 'status', code: 404 },
+      { kind: 'status', code: 410 },
+      { kind: 'status', code: 400, body: JSON.stringify({ status: 'invalid event', message: 'Event object is invalid', errors: [`routing_key ${ROUTING_KEY} is not an integration key`] }) },
+      { kind: 'status', code: 400, body: `{"status":"invalid event","message":"bad key \\"${ROUTING_KEY}\\"` },
+      { kind: 'status', code: 403, body: `forbidden for routing key ${encodeURIComponent(ROUTING_KEY)}` }
+    ]
+    for (const [i, slackMode] of slackModes.entries()) {
+      slack.setMode(slackMode)
+      pagerduty.setMode(pagerDutyModes[i] as FakeMode)
+      const groupKey = await page(t, 'SecretPage', `dead-${i}`)
+      const s = await settled(groupKey, 'slack-incident-response', ['dead'])
+      const p = await settled(groupKey, 'pagerduty', ['dead'])
+      t.match(s.lastReason, /^(client_error|rejected)$/, `slack dead: ${s.lastError ?? ''}`)
+      t.equal(p.lastReason, 'client_error', `pagerduty dead: ${p.lastError ?? ''}`)
+    }
+    slack.setMode({ kind: 'ok' })
+    pagerduty.setMode({ kind: 'ok' })
+  })
+
+  t.test('connection refused (retrying) and not configured (skipped)', async (t) => {
+    const deploy = await page(t, 'SecretDeploy', 'refused')
+    const d = await waitUntil('a refused attempt', 20_000, async () =>
+      (await deliveries()).some((x) => x.groupKey === deploy && x.lastReason === 'network'))
+      .then(async () => (await deliveries()).find((x) => x.groupKey === deploy))
+    t.equal(d?.state !== 'sent' && d?.state !== 'dead', true, 'still retrying')
+    t.match(d?.lastError ?? '', /ECONNREFUSED/)
+    const skip = await page(t, 'SecretSkip', 'skipped')
+    t.equal((await settled(skip, 'slack-unset', ['skipped'])).lastReason, 'not_configured')
+  })
+
+  t.test('rejected requests', async (t) => {
+    const body = JSON.stringify(webhookPayload({ alertname: 'SecretPage', group: 'rejected' }))
+    const json = { 'content-type': 'application/json' }
+    const cases: Array<[string, string, RequestInit, number]> = [
+      ['no token', '/webhook', { method: 'POST', headers: json, body }, 401],
+      ['wrong token', '/webhook', { method: 'POST', headers: { ...json, authorization: 'Bearer nope' }, body }, 401],
+      ['near-miss token', '/webhook', { method: 'POST', headers: { ...json, authorization: `Bearer ${BEARER}x` }, body }, 401],
+      ['token as basic password', '/webhook', { method: 'POST', headers: { ...json, authorization: `Basic ${Buffer.from(`am:${BEARER}`).toString('base64')}` }, body }, 401],
+      ['token without scheme', '/webhook', { method: 'POST', headers: { ...json, authorization: BEARER }, body }, 401],
+      ['bad JSON', '/webhook', { method: 'POST', headers: { ...json, authorization: `Bearer ${BEARER}` }, body: '{"version": "4", "alerts": [' }, 400],
+      ['wrong shape', '/webhook', { method: 'POST', headers: { ...json, authorization: `Bearer ${BEARER}` }, body: '{"hello":"world"}' }, 400],
+      ['not JSON', '/webhook', { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${BEARER}` }, body }, 415],
+      ['too large', '/webhook', { method: 'POST', headers: { ...json, authorization: `Bearer ${BEARER}` }, body: JSON.stringify({ pad: 'x'.repeat(70_000) }) }, 413],
+      ['unknown route', '/nope', {}, 404],
+      ['bad deliveries query', '/api/v1/deliveries?state=bogus', {}, 400],
+      ['retry unknown delivery', '/api/v1/deliveries/999999/retry', { method: 'POST' }, 404],
+      ['bad preview', '/api/v1/preview', { method: 'POST', headers: json, body: '{}' }, 400]
+    ]
+    for (const [what, path, init, status] of cases) {
+      t.equal((await request(what, path, init)).status, status, what)
+    }
+    const [sent] = await deliveries('sent')
+    t.equal((await request('retry a sent delivery', `/api/v1/deliveries/${sent?.id ?? 0}/retry`, { method: 'POST' })).status, 409)
+    const [dead] = await deliveries('dead')
+    t.equal((await request('retry a dead delivery', `/api/v1/deliveries/${dead?.id ?? 0}/retry`, { method: 'POST' })).status, 200)
+    t.equal((await request('preview', '/api/v1/preview', { method: 'POST', headers: json, body })).status, 200)
+    t.equal((await request('reload', '/-/reload', { method: 'POST' })).status, 200)
+  })
+
+  t.test('the secrets were used for the deliveries', async (t) => {
+    t.ok(slack.accepted.length > 0 && slack.received.every((r) => r.path === `/services/T0FAKE000/B0FAKE000/${SLACK_TOKEN}`), 'every Slack post went to the secret webhook URL')
+    t.ok(pagerduty.accepted.length > 0 && pagerduty.received.every((r) => (JSON.parse(r.body) as { routing_key?: string }).routing_key === ROUTING_KEY), 'every PagerDuty event carried the routing key')
+  })
+
+  t.test('and none of them leaked', async (t) => {
+    for (const state of ['pending', 'sending', 'sent', 'dead', 'skipped', undefined]) await deliveries(state)
+    await request('metrics', '/metrics')
+    await request('catalog', '/api/v1/catalog')
+    await service.stop() // SIGTERM: the shutdown log lines are scanned too
+    const log = service.output()
+    t.match(log, /notification will be retried/, 'the log holds the retries')
+    t.match(log, /notification dead-lettered/, 'and the dead letters')
+    const all = [...answers, { what: 'log (trace, stdout+stderr)', text: log }]
+    const needles: Array<[string, string]> = [
+      ['routing key', ROUTING_KEY],
+      ['Slack URL token', SLACK_TOKEN],
+      ['refused Slack URL token', DEPLOY_TOKEN],
+      ['bearer token', BEARER],
+      ['Slack URL', slackUrl],
+      ['refused Slack URL', deployUrl],
+      ['Slack URL path', new URL(slackUrl).pathname],
+      ['refused Slack URL path', new URL(deployUrl).pathname],
+      ['URL-encoded Slack URL', encodeURIComponent(slackUrl)],
+      ['bearer token as basic credentials', Buffer.from(`am:${BEARER}`).toString('base64')]
+    ]
+    for (const [name, needle] of needles) {
+      const leaks = all.filter((a) => a.text.includes(needle)).map((a) => `${a.what}: …${excerpt(a.text, needle)}…`)
+      t.same(leaks, [], `the ${name} appears nowhere (${all.length} answers and the log scanned)`)
+    }
+  })
+})
+
+function excerpt (text: string, needle: string): string {
+  const i = text.indexOf(needle)
+  return text.slice(Math.max(0, i - 120), i + needle.length + 40)
+}

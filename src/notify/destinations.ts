@@ -1,10 +1,11 @@
-import type { CatalogDocument } from '../config/catalog-schema.js'
+import type { CatalogDocument, SecretRef } from '../config/catalog-schema.js'
 import { resolveSecret } from '../config/secrets.js'
-import type { DestinationType } from '../enrich/types.js'
+import type { DestinationType, EnrichedGroup } from '../enrich/types.js'
 import type { DestinationLabel } from '../metrics.js'
 import { createPagerDutyNotifier } from './pagerduty/notifier.js'
+import { renderBody } from './plan.js'
 import type { SendResult } from './result.js'
-import { createSlackNotifier } from './slack/notifier.js'
+import { createSlackNotifier, type Notifier } from './slack/notifier.js'
 
 // The catalog's destinations bound to their secrets and notifiers. Built at start and on
 // every catalog reload (which is also how a rotated secret file is picked up). Secrets stay
@@ -14,7 +15,8 @@ export interface BoundDestination {
   name: string
   type: DestinationType
   configured: boolean
-  send: (body: unknown) => Promise<SendResult>
+  /** Renders the routed sub-group for this destination and sends it. */
+  send: (group: EnrichedGroup) => Promise<SendResult>
 }
 
 export interface DestinationRegistry {
@@ -28,6 +30,8 @@ export interface DestinationDeps {
   fetch: typeof fetch
   timeoutMs: number
   pagerDutyEventsUrl: string
+  now: () => Date
+  onSecretError?: (message: string) => void
 }
 
 const notConfigured = async (): Promise<SendResult> => ({ ok: false, retryable: false, reason: 'not_configured', error: 'destination secret is not set' })
@@ -36,14 +40,28 @@ export function createDestinationRegistry (destinations: CatalogDocument['destin
   const bound = new Map<string, BoundDestination>()
   const http = { fetch: deps.fetch, timeoutMs: deps.timeoutMs }
   for (const [name, d] of Object.entries(destinations)) {
-    if (d.type === 'slack') {
-      const webhookUrl = resolveSecret(d.webhookUrl, deps.env, deps.readFile)
-      const notifier = webhookUrl !== undefined ? createSlackNotifier({ webhookUrl }, http) : undefined
-      bound.set(name, { name, type: 'slack', configured: notifier !== undefined, send: notifier !== undefined ? (body) => notifier.send(body) : notConfigured })
-    } else {
-      const routingKey = resolveSecret(d.routingKey, deps.env, deps.readFile)
-      const notifier = routingKey !== undefined ? createPagerDutyNotifier({ routingKey, eventsUrl: deps.pagerDutyEventsUrl }, http) : undefined
-      bound.set(name, { name, type: 'pagerduty', configured: notifier !== undefined, send: notifier !== undefined ? (body) => notifier.send(body) : notConfigured })
+    const notifier = d.type === 'slack'
+      ? bindSecret(d.webhookUrl, (webhookUrl) => createSlackNotifier({ webhookUrl }, http))
+      : bindSecret(d.routingKey, (routingKey) => createPagerDutyNotifier({ routingKey, eventsUrl: deps.pagerDutyEventsUrl }, http))
+    bound.set(name, {
+      name,
+      type: d.type,
+      configured: notifier !== undefined,
+      send: notifier === undefined
+        ? notConfigured
+        : async (group) => await notifier.send(renderBody(group, name, d, { now: deps.now() }))
+    })
+  }
+
+  // An unreadable secret file leaves the destination unconfigured (skipped, and logged by the
+  // caller) rather than refusing to start or reload: the other destinations still page.
+  function bindSecret (ref: SecretRef, create: (secret: string) => Notifier): Notifier | undefined {
+    try {
+      const secret = resolveSecret(ref, deps.env, deps.readFile)
+      return secret !== undefined ? create(secret) : undefined
+    } catch (err) {
+      deps.onSecretError?.(err instanceof Error ? err.message : String(err))
+      return undefined
     }
   }
   return {

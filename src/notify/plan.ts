@@ -2,17 +2,16 @@ import { createHash } from 'node:crypto'
 import type { Destination } from '../config/catalog-schema.js'
 import type { EnrichedGroup, Notification } from '../enrich/types.js'
 import { highestPriority } from './group-view.js'
-import { renderPagerDutyEvent } from './pagerduty/render.js'
-import { renderSlackMessage } from './slack/render.js'
+import { renderPagerDutyEvent, type PagerDutyEvent } from './pagerduty/render.js'
+import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
-// Step 3 of the flow: one notification per destination an alert of the group is routed to,
-// carrying only that destination's alerts. Pure; the outbox stores what this returns.
+// Step 3 of the flow, in two halves. routeGroup is what the webhook path runs: one delivery
+// per destination an alert is routed to, carrying only that destination's alerts (cheap, so
+// /webhook stays fast). renderBody turns a routed sub-group into the wire body; the dispatcher
+// runs it at send time (so "respond within N min" is relative to the send) and the preview runs
+// both halves via planNotifications.
 
-export function planNotifications (
-  group: EnrichedGroup,
-  destinations: Record<string, Destination>,
-  opts: { now: Date, clientUrl?: string }
-): Notification[] {
+export function routeGroup (group: EnrichedGroup, destinations: Record<string, Destination>): Notification[] {
   // Sorted ids: the same group always yields the same order, whatever the alert order.
   const ids = [...new Set(group.alerts.flatMap((a) => a.destinations))].sort()
   const out: Notification[] = []
@@ -21,12 +20,27 @@ export function planNotifications (
     const dest = Object.prototype.hasOwnProperty.call(destinations, id) ? destinations[id] : undefined
     if (dest === undefined) continue // the catalog loader rejects unknown ids; nothing to send to
     const sub = subGroup(group, id)
-    const body = dest.type === 'slack'
-      ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now })
-      : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
-    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: idempotencyKey(id, sub), body })
+    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: idempotencyKey(id, sub), body: sub })
   }
   return out
+}
+
+export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: { now: Date, clientUrl?: string }): SlackMessage | PagerDutyEvent {
+  return dest.type === 'slack'
+    ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now })
+    : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
+}
+
+/** Route and render: what the preview API and `explain` show. */
+export function planNotifications (
+  group: EnrichedGroup,
+  destinations: Record<string, Destination>,
+  opts: { now: Date, clientUrl?: string }
+): Notification[] {
+  return routeGroup(group, destinations).map((n) => ({
+    ...n,
+    body: renderBody(n.body as EnrichedGroup, n.destination, destinations[n.destination] as Destination, opts)
+  }))
 }
 
 // The alerts routed to one destination, with status and priority recomputed for them alone.

@@ -3,7 +3,7 @@ import type { CatalogHolder } from '../config/catalog-holder.js'
 import { enrichGroup } from '../enrich/enrich.js'
 import type { EnrichedGroup, Notification } from '../enrich/types.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
-import { planNotifications } from '../notify/plan.js'
+import { routeGroup } from '../notify/plan.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
 import { sendError } from './errors.js'
 import { parseWebhookBody, requireJson } from './ingest.js'
@@ -46,7 +46,7 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     const receivedAt = now()
     const current = catalog.current()
     const group = enrichGroup(payload, current, receivedAt)
-    const notifications = planNotifications(group, current.doc.destinations, { now: receivedAt })
+    const notifications = routeGroup(group, current.doc.destinations)
     let result: IntakeResult
     try {
       result = await intake(group, notifications, receivedAt.getTime())
