@@ -60,7 +60,9 @@ export async function benchWebhook ({ seconds = 5 } = {}) {
         }
       }
     }
-    rows.push({ name: `webhook ${alertCount}-alert bodies`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio: figures.service / figures.baseline })
+    const ratio = figures.service / figures.baseline
+    const goal = alertCount === 1 ? 0.6 : 0.4
+    rows.push({ name: `webhook ${alertCount}-alert bodies (enrich + durable outbox) vs bare Fastify parse+validate`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio, goal: `≥ ${goal}×: ${ratio >= goal ? 'met' : 'MISSED'}` })
   }
   return rows
 }
