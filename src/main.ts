@@ -9,6 +9,7 @@ import { loadSettings, type Env } from './config/settings.js'
 import { createMetrics, initDestinationLabels } from './metrics.js'
 import { createDestinationRegistry, type DestinationRegistry } from './notify/destinations.js'
 import { createDispatcher } from './outbox/dispatcher.js'
+import type { RateLimit } from './outbox/rate-limit.js'
 import { createSqliteStore } from './outbox/sqlite-store.js'
 import { createIntake } from './outbox/intake.js'
 import type { EnrichedGroup } from './enrich/types.js'
@@ -48,14 +49,25 @@ export async function serve (env: Env): Promise<void> {
     return registry
   }
   let destinations = bindDestinations(parsed.catalog.doc)
+  // Per-destination rate limits from the catalog; the limiter re-reads this on every call, so
+  // a reload that changes one takes effect at once.
+  const rateLimitsByDestination: Record<string, RateLimit> = {}
+  const applyRateLimits = (doc: typeof parsed.catalog.doc): void => {
+    for (const key of Object.keys(rateLimitsByDestination)) Reflect.deleteProperty(rateLimitsByDestination, key)
+    for (const [name, d] of Object.entries(doc.destinations)) if (d.rateLimit !== undefined) rateLimitsByDestination[name] = d.rateLimit
+  }
+  applyRateLimits(parsed.catalog.doc)
   const catalog = createCatalogHolder(settings.catalogPath, parsed.catalog, catalogText, {
-    metrics, logger, now, onChange: (c) => { destinations = bindDestinations(c.doc) }
+    metrics, logger, now, onChange: (c) => {
+      destinations = bindDestinations(c.doc)
+      applyRateLimits(c.doc)
+    }
   })
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
   const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, { now: () => Date.now() })
-  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000 }, {
+  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, rateLimits: { byDestination: rateLimitsByDestination } }, {
     store,
     send: async (delivery) => {
       const d = destinations.get(delivery.destination)

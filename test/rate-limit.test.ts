@@ -49,3 +49,15 @@ t.test('holdUntil (Retry-After) blocks the destination until then', async (t) =>
   rl.holdUntil('pd', 'pagerduty', 30_000, 10_000)
   t.equal(rl.available('pd', 'pagerduty', 30_000), 10, 'a shorter hold never shortens nor extends an expired one')
 })
+
+t.test('a changed per-destination limit (catalog reload) applies to the existing bucket', async (t) => {
+  const byDestination: Record<string, { perSecond: number, burst: number } | null> = { pd: { perSecond: 1, burst: 5 } }
+  const limiter = createRateLimiter({ byDestination })
+  t.equal(limiter.available('pd', 'pagerduty', 0), 5)
+  byDestination.pd = { perSecond: 1, burst: 2 }
+  t.equal(limiter.available('pd', 'pagerduty', 0), 2, 'tokens capped at the new burst')
+  byDestination.pd = null
+  t.equal(limiter.available('pd', 'pagerduty', 0), Infinity, 'null lifts the limit')
+  Reflect.deleteProperty(byDestination, 'pd')
+  t.equal(limiter.available('pd', 'pagerduty', 10_000), 10, 'back to the PagerDuty default burst')
+})

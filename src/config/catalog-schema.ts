@@ -44,15 +44,24 @@ export const Calendar = Type.Object({
 }, { additionalProperties: false })
 export type Calendar = Static<typeof Calendar>
 
+// Overrides the per-type default (Slack 1/s burst 3 per webhook; PagerDuty 2/s burst 10 per
+// routing key, i.e. its documented 120 events/min).
+export const RateLimitSetting = Type.Object({
+  perSecond: Type.Number({ exclusiveMinimum: 0 }),
+  burst: Type.Integer({ minimum: 1 })
+}, { additionalProperties: false })
+
 export const SlackDestination = Type.Object({
   type: Type.Literal('slack'),
   channel: Type.String({ minLength: 1 }),
-  webhookUrl: SecretRef
+  webhookUrl: SecretRef,
+  rateLimit: Type.Optional(RateLimitSetting)
 }, { additionalProperties: false })
 
 export const PagerDutyDestination = Type.Object({
   type: Type.Literal('pagerduty'),
-  routingKey: SecretRef
+  routingKey: SecretRef,
+  rateLimit: Type.Optional(RateLimitSetting)
 }, { additionalProperties: false })
 
 export const Destination = Type.Union([SlackDestination, PagerDutyDestination])

@@ -36,13 +36,17 @@ export function createRateLimiter (cfg: RateLimiterConfig = {}): RateLimiter {
   const buckets = new Map<string, Bucket>()
 
   function bucket (destination: string, type: DestinationType, now: number): Bucket {
+    // Read on every call: byDestination may be swapped by a catalog reload.
+    const limit = cfg.byDestination !== undefined && Object.hasOwn(cfg.byDestination, destination)
+      ? cfg.byDestination[destination] ?? null
+      : cfg.byType?.[type] ?? DEFAULT_RATE_LIMITS[type]
     let b = buckets.get(destination)
     if (b === undefined) {
-      const limit = destination in (cfg.byDestination ?? {})
-        ? cfg.byDestination?.[destination] ?? null
-        : cfg.byType?.[type] ?? DEFAULT_RATE_LIMITS[type]
       b = { limit, tokens: limit?.burst ?? 0, at: now, heldUntil: 0 }
       buckets.set(destination, b)
+    } else if (b.limit?.perSecond !== limit?.perSecond || b.limit?.burst !== limit?.burst) {
+      b.limit = limit
+      b.tokens = Math.min(b.tokens, limit?.burst ?? 0)
     }
     if (b.limit !== null && now > b.at) {
       b.tokens = Math.min(b.limit.burst, b.tokens + ((now - b.at) / 1000) * b.limit.perSecond)
