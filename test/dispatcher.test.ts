@@ -47,7 +47,14 @@ function setup (t: { teardown: (fn: () => unknown) => void }, opts: {
   const store = createSqliteStore({ dataDir: ':memory:' }, { now: () => clock.now })
   const metrics = createMetrics({ defaultMetrics: false })
   const logs: LogEntry[] = []
-  const log = (level: string) => (obj: object, msg?: string) => { logs.push({ level, obj, msg }) }
+  // Methods that need their receiver, as pino's do: an unbound call (`(c ? l.warn : l.debug)(…)`) throws.
+  class ReceiverLogger {
+    private readonly sink = logs
+    debug (obj: object, msg?: string): void { this.sink.push({ level: 'debug', obj, msg }) }
+    info (obj: object, msg?: string): void { this.sink.push({ level: 'info', obj, msg }) }
+    warn (obj: object, msg?: string): void { this.sink.push({ level: 'warn', obj, msg }) }
+    error (obj: object, msg?: string): void { this.sink.push({ level: 'error', obj, msg }) }
+  }
   const sent: Delivery[] = []
   const timers = manualTimers()
   const dispatcher = createDispatcher(opts.cfg ?? {}, {
@@ -56,7 +63,7 @@ function setup (t: { teardown: (fn: () => unknown) => void }, opts: {
     now: () => clock.now,
     random: () => 0.5,
     setTimer: timers.setTimer,
-    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    logger: new ReceiverLogger(),
     send: async (d) => {
       sent.push(d)
       return opts.send !== undefined ? await opts.send(d) : { ok: true, status: 200 }

@@ -105,7 +105,9 @@ t.test('within the idempotency window', async (t) => {
     // that had been enqueued would have arrived too.
     t.match(await post(t, url, { alertname: 'IdemPage', group: 'barrier' }), { status: 'accepted' })
     await waitForReached(s, 'barrier', 1, 1)
-    t.same(reached(s, 'retry'), { slack: 4, pagerduty: ['trigger', 'trigger', 'trigger', 'resolve'] }, 'retry group: first, grown, partly resolved, resolved')
+    // Sorted: four deliveries enqueued within milliseconds are sent concurrently, in no set order.
+    const retry = reached(s, 'retry')
+    t.same({ ...retry, pagerduty: retry.pagerduty.sort() }, { slack: 4, pagerduty: ['resolve', 'trigger', 'trigger', 'trigger'] }, 'retry group: first, grown, partly resolved, resolved')
     t.same(reached(s, 'ha'), { slack: 1, pagerduty: ['trigger'] }, 'HA group: one message, one event')
     const rows = await fetch(`${url}/api/v1/deliveries?limit=1000`).then(async (r) => await r.json() as { deliveries: Array<{ groupKey: string, destination: string, state: string }> })
     const ha = rows.deliveries.filter((d) => d.groupKey === webhookPayload({ alertname: 'IdemPage', group: 'ha' }).groupKey)
@@ -129,4 +131,32 @@ t.test('after the idempotency window the same notification goes out again (repea
   t.match(reminder, { status: 'accepted', enqueued: 2, duplicates: 0 })
   await waitForReached(s, 'reminder', 2, 2)
   t.same(reached(s, 'reminder'), { slack: 2, pagerduty: ['trigger', 'trigger'] })
+})
+
+// PagerDuty keeps the last event per dedup_key: a trigger that arrives after the resolve
+// re-opens the incident, and nothing will ever resolve it. So a stale trigger still being
+// retried must not overtake the resolve that followed it.
+t.test('a resolve is not overtaken by a retried trigger of the same group', async (t) => {
+  const s = await setup(t)
+  const groupKey = webhookPayload({ alertname: 'IdemPage', group: 'flapping' }).groupKey
+  // PagerDuty fails this group's triggers (5xx: retried) until released.
+  let failTriggers = true
+  s.pagerduty.setMode({
+    kind: 'intercept',
+    reply: (req) => failTriggers && req.body.includes('"event_action":"trigger"') && req.body.includes(dedupKeyFor(groupKey))
+      ? { status: 500, body: JSON.stringify({ status: 'error', message: 'HTTP 500' }) }
+      : undefined
+  })
+  t.match(await post(t, s.service.url, { alertname: 'IdemPage', group: 'flapping' }), { status: 'accepted' })
+  await s.pagerduty.waitForRequests(1, 20_000)
+  t.match(await post(t, s.service.url, { alertname: 'IdemPage', group: 'flapping', status: 'resolved' }), { status: 'accepted' })
+  await waitUntil('the resolve at PagerDuty', 20_000, async () => reached(s, 'flapping').pagerduty.includes('resolve'))
+  failTriggers = false
+  // Bounded: the trigger is either retried (and sent) or dropped as superseded.
+  const rows = async (): Promise<Array<{ destination: string, state: string }>> =>
+    (await fetch(`${s.service.url}/api/v1/deliveries?limit=1000`).then(async (r) => await r.json() as { deliveries: Array<{ groupKey: string, destination: string, state: string }> }))
+      .deliveries.filter((d) => d.groupKey === groupKey && d.destination === 'pagerduty')
+  await waitUntil('no PagerDuty delivery of the group pending', 20_000, async () => (await rows()).every((d) => d.state !== 'pending' && d.state !== 'sending'))
+  const events = reached(s, 'flapping').pagerduty
+  t.equal(events.at(-1), 'resolve', `the last event PagerDuty accepted for the group is the resolve (accepted: ${events.join(', ')})`)
 })

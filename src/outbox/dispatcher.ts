@@ -142,7 +142,9 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
     metrics.notifications.inc({ destination, type, outcome: 'retry', reason })
     // One warning per change of failure, not one per attempt of a long outage.
     const changed = d.lastReason !== reason || d.lastError !== error
-    ;(changed ? logger.warn : logger.debug)({ ...log, reason, status: result.status, error, retryInMs: delayMs }, 'notification will be retried')
+    const fields = { ...log, reason, status: result.status, error, retryInMs: delayMs }
+    if (changed) logger.warn(fields, 'notification will be retried')
+    else logger.debug(fields, 'notification will be retried')
   }
 
   function launch (d: Delivery): void {

@@ -11,6 +11,8 @@ export type FakeMode =
   | { kind: 'rateLimit', retryAfterSeconds?: number }
   | { kind: 'hang' }
   | { kind: 'failNext', count: number, code?: number, body?: string }
+  // Decides per request: a reply, null to hang, or undefined for the service's normal answer.
+  | { kind: 'intercept', reply: (req: { method: string, path: string, body: string }) => FakeReply | null | undefined }
 
 export interface FakeReply { status: number, body: string, headers?: Record<string, string>, accepted?: unknown, detail?: string }
 
@@ -104,10 +106,19 @@ export async function startFakeServer (hooks: FakeHooks): Promise<FakeServer & {
         mode = mode.count <= 1 ? { kind: 'ok' } : { ...mode, count: mode.count - 1 }
         return { status: code, body }
       }
+      case 'intercept': {
+        const reply = mode.reply(record)
+        if (reply !== undefined) return reply
+        return normal(record, size)
+      }
       case 'ok':
-        if (size > MAX_BODY_BYTES) return { status: 413, body: 'request entity too large' }
-        return hooks.handle(record)
+        return normal(record, size)
     }
+  }
+
+  function normal (record: RecordedRequest, size: number): FakeReply {
+    if (size > MAX_BODY_BYTES) return { status: 413, body: 'request entity too large' }
+    return hooks.handle(record)
   }
 
   server.on('connection', (socket) => {
