@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { resolveSecret } from './secrets.js'
 
 // Process settings from the environment (shared/design/interface.md). Every secret also
 // works as NAME_FILE, the Kubernetes/Docker secrets convention.
@@ -29,19 +30,12 @@ export class SettingsError extends Error {}
 
 /** Reads NAME, or the file named by NAME_FILE (trailing newline trimmed). */
 export function readSecretEnv (env: Env, name: string, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): string | undefined {
-  const direct = env[name]
-  if (direct !== undefined && direct !== '') return direct
-  const file = env[`${name}_FILE`]
-  if (file === undefined || file === '') return undefined
-  let text: string
   try {
-    text = readFile(file)
+    return resolveSecret({ env: name }, env, readFile)
   } catch (err) {
-    // The path is not a secret; the content would be.
-    throw new SettingsError(`${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    // resolveSecret's message names the path, never the content.
+    throw new SettingsError(err instanceof Error ? err.message : String(err))
   }
-  const value = text.replace(/\r?\n$/, '')
-  return value === '' ? undefined : value
 }
 
 function int (env: Env, name: string, fallback: number): number {

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { loadSettings, SettingsError } from '../src/config/settings.js'
+
+const files: Record<string, string> = { '/run/secrets/token': 'file-token\n', '/run/secrets/pw': 'file-pw\n' }
+const readFile = (p: string): string => {
+  const content = files[p]
+  if (content === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' })
+  return content
+}
+
+t.test('defaults match interface.md', async (t) => {
+  const s = loadSettings({}, readFile)
+  t.match(s, { port: 9095, host: '0.0.0.0', catalogPath: 'rules/catalog.yaml', dataDir: './data', logLevel: 'info', webhookBodyLimitBytes: 4194304, pagerDutyEventsUrl: 'https://events.pagerduty.com/v2/enqueue' })
+  t.equal(s.webhookBearerToken, undefined)
+  t.equal(s.webhookBasicAuth, undefined)
+})
+
+t.test('secrets from env or NAME_FILE', async (t) => {
+  t.equal(loadSettings({ WEBHOOK_BEARER_TOKEN: 'env-token' }, readFile).webhookBearerToken, 'env-token')
+  t.equal(loadSettings({ WEBHOOK_BEARER_TOKEN_FILE: '/run/secrets/token' }, readFile).webhookBearerToken, 'file-token')
+  t.same(loadSettings({ WEBHOOK_BASIC_AUTH_USERNAME: 'am', WEBHOOK_BASIC_AUTH_PASSWORD_FILE: '/run/secrets/pw' }, readFile).webhookBasicAuth, { username: 'am', password: 'file-pw' })
+})
+
+t.test('bad settings are refused with the variable named, never its secret value', async (t) => {
+  t.throws(() => loadSettings({ PORT: 'eighty' }, readFile), new SettingsError('PORT: expected a non-negative integer, got "eighty"'))
+  t.throws(() => loadSettings({ PORT: '70000' }, readFile), { message: /port/ })
+  t.throws(() => loadSettings({ LOG_LEVEL: 'loud' }, readFile), { message: /logLevel/ })
+  t.throws(() => loadSettings({ WEBHOOK_BASIC_AUTH_USERNAME: 'am' }, readFile), { message: /must be set together/ })
+  t.throws(() => loadSettings({ WEBHOOK_BASIC_AUTH_PASSWORD: 'hunter2' }, readFile), { message: /must be set together/ })
+  t.throws(() => loadSettings({ WEBHOOK_BEARER_TOKEN_FILE: '/run/secrets/missing' }, readFile), { message: /\/run\/secrets\/missing.*ENOENT/ })
+})
