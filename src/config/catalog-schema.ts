@@ -7,6 +7,18 @@ export const PriorityName = Type.Union([Type.Literal('P0'), Type.Literal('P1'), 
 export type PriorityName = Static<typeof PriorityName>
 export const PRIORITIES: readonly PriorityName[] = ['P0', 'P1', 'P2', 'P3']
 
+/** 0 for P0 … 3 for P3: sorts most urgent first (also the outbox's stored order). */
+export function priorityRank (p: PriorityName): number {
+  return PRIORITIES.indexOf(p)
+}
+
+/** The most urgent of some priorities; `fallback` when there are none. */
+export function highestPriority (priorities: Iterable<PriorityName>, fallback: PriorityName = 'P3'): PriorityName {
+  let best: PriorityName | undefined
+  for (const p of priorities) if (best === undefined || priorityRank(p) < priorityRank(best)) best = p
+  return best ?? fallback
+}
+
 export const SlaClock = Type.Union([Type.Literal('always'), Type.Literal('business-hours'), Type.Literal('next-business-day')])
 export type SlaClock = Static<typeof SlaClock>
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { WebhookAlert, WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
-import { PRIORITIES, type PriorityName } from '../config/catalog-schema.js'
+import { highestPriority, type PriorityName } from '../config/catalog-schema.js'
 import { resolveRunbookUrl, silenceUrl, sourceUrl } from './links.js'
 import { computeSla } from './sla.js'
 import type { EnrichedAlert, EnrichedGroup, Sla } from './types.js'
@@ -73,12 +73,6 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     startsAt: alert.startsAt,
     endsAt: alert.endsAt
   }
-}
-
-export function highestPriority (priorities: readonly PriorityName[]): PriorityName {
-  let best = PRIORITIES.length - 1
-  for (const p of priorities) best = Math.min(best, PRIORITIES.indexOf(p))
-  return PRIORITIES[best] ?? 'P3'
 }
 
 export function sha256Hex (text: string): string {

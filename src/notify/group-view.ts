@@ -1,5 +1,4 @@
-import type { PriorityName } from '../config/catalog-schema.js'
-import { PRIORITIES } from '../config/catalog-schema.js'
+import { priorityRank } from '../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../enrich/types.js'
 import { distinct } from './text.js'
 
@@ -40,16 +39,6 @@ export function viewGroup (group: EnrichedGroup): GroupView {
     deadline: group.status === 'resolved' ? null : respondBy(group.alerts),
     links: groupLinks(group, sorted)
   }
-}
-
-export function priorityRank (p: PriorityName): number {
-  return PRIORITIES.indexOf(p)
-}
-
-export function highestPriority (alerts: readonly EnrichedAlert[], fallback: PriorityName): PriorityName {
-  let best: PriorityName | undefined
-  for (const a of alerts) if (best === undefined || priorityRank(a.priority) < priorityRank(best)) best = a.priority
-  return best ?? fallback
 }
 
 export function sortAlerts (alerts: readonly EnrichedAlert[]): EnrichedAlert[] {

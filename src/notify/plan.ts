@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { Destination } from '../config/catalog-schema.js'
+import { highestPriority, type Destination } from '../config/catalog-schema.js'
 import type { EnrichedGroup, Notification } from '../enrich/types.js'
-import { highestPriority } from './group-view.js'
 import { renderPagerDutyEvent, type PagerDutyEvent } from './pagerduty/render.js'
 import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
@@ -51,7 +50,7 @@ export function subGroup (group: EnrichedGroup, destination: string): EnrichedGr
     ...group,
     alerts,
     status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
-    priority: highestPriority(alerts, group.priority)
+    priority: highestPriority(alerts.map((a) => a.priority), group.priority)
   }
 }
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { PRIORITIES, PriorityName } from '../config/catalog-schema.js'
+import { PRIORITIES, PriorityName, priorityRank } from '../config/catalog-schema.js'
 import { DestinationType, Notification } from '../enrich/types.js'
 import { FailureReason } from '../notify/result.js'
 
@@ -99,10 +99,8 @@ export interface Store {
   close: () => Promise<void>
 }
 
-// Stored as an integer so ORDER BY priority puts P0 first.
-export function priorityRank (p: PriorityName): number {
-  return PRIORITIES.indexOf(p)
-}
+// Stored as an integer (priorityRank) so ORDER BY priority puts P0 first.
+export { priorityRank }
 
 export function priorityFromRank (rank: number): PriorityName {
   const p = PRIORITIES[rank]
