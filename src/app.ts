@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { CatalogHolder } from './config/catalog-holder.js'
 import type { Metrics } from './metrics.js'
 import type { Store } from './outbox/store.js'
@@ -38,7 +38,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger !== undefined ? { loggerInstance: deps.logger } : { logger: false }),
     requestIdHeader: 'x-request-id',
-    disableRequestLogging: true,
+    // Per-request logs come from the routes themselves (webhook accepted, …).
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     bodyLimit: deps.bodyLimit
   })

@@ -66,7 +66,7 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
-  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, { now: () => Date.now() })
+  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000, synchronous: settings.outboxSynchronous }, { now: () => Date.now() })
   const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, rateLimits: { byDestination: rateLimitsByDestination } }, {
     store,
     send: async (delivery) => {

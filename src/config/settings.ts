@@ -20,7 +20,10 @@ export const Settings = Type.Object({
   // Delivery tuning, all optional with production defaults.
   idempotencyWindowSeconds: Type.Integer({ minimum: 0 }),
   notifyTimeoutMs: Type.Integer({ minimum: 100 }),
-  maxDeliveryAgeSeconds: Type.Integer({ minimum: 60 })
+  maxDeliveryAgeSeconds: Type.Integer({ minimum: 60 }),
+  // What a 2xx from /webhook survives: FULL (default) = its rows are fsynced (power loss, OS
+  // crash); NORMAL = written to the OS but not fsynced (process crash / SIGKILL only).
+  outboxSynchronous: Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')])
 })
 export type Settings = Static<typeof Settings>
 
@@ -65,7 +68,8 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? 'https://events.pagerduty.com/v2/enqueue',
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),
     notifyTimeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 10_000),
-    maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400)
+    maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400),
+    outboxSynchronous: (env.OUTBOX_SYNCHRONOUS ?? 'FULL').toUpperCase() as Settings['outboxSynchronous']
   }
   const first = Value.Errors(Settings, settings).First()
   if (first !== undefined) throw new SettingsError(`invalid setting ${first.path.slice(1)}: ${first.message}`)

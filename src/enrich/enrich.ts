@@ -10,9 +10,8 @@ import type { EnrichedAlert, EnrichedGroup, Sla } from './types.js'
 // webhook route, the preview route and `alert-enricher explain` all run exactly this.
 
 export function enrichGroup (payload: WebhookPayload, catalog: Catalog, now: Date): EnrichedGroup {
-  // Alerts of one group usually share a start time; business-hours maths is the costly part.
-  const slaMemo = new Map<string, Sla>()
-  const alerts = payload.alerts.map((alert) => enrichAlert(alert, payload, catalog, now, slaMemo))
+  const memo = newEnrichMemo()
+  const alerts = payload.alerts.map((alert) => enrichAlert(alert, payload, catalog, now, memo))
   const firing = alerts.filter((a) => a.status === 'firing')
   return {
     groupKey: payload.groupKey,
@@ -29,7 +28,15 @@ export function enrichGroup (payload: WebhookPayload, catalog: Catalog, now: Dat
   }
 }
 
-export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catalog: Catalog, now: Date, slaMemo = new Map<string, Sla>()): EnrichedAlert {
+// Work shared by the alerts of one group: they usually share a start time (business-hours
+// maths is the costly part) and a runbook (URL resolution allocates a URL object).
+export interface EnrichMemo { sla: Map<string, Sla>, runbookUrl: Map<string, string> }
+
+export function newEnrichMemo (): EnrichMemo {
+  return { sla: new Map(), runbookUrl: new Map() }
+}
+
+export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catalog: Catalog, now: Date, memo = newEnrichMemo()): EnrichedAlert {
   const doc = catalog.doc
   const labels = alert.labels
   const matchedEntry = catalog.findEntry(labels)?.entry
@@ -40,12 +47,17 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
   const policy = doc.priorities[priority]
   const start = alertStart(alert.startsAt, now)
   const slaKey = `${priority}|${start.getTime()}`
-  let sla = slaMemo.get(slaKey)
+  let sla = memo.sla.get(slaKey)
   if (sla === undefined) {
     sla = computeSla(policy, doc.calendar, start)
-    slaMemo.set(slaKey, sla)
+    memo.sla.set(slaKey, sla)
   }
   const runbookRef = matchedEntry?.runbook ?? nonEmpty(alert.annotations.runbook_url) ?? doc.defaults.runbook
+  let runbookUrl = memo.runbookUrl.get(runbookRef)
+  if (runbookUrl === undefined) {
+    runbookUrl = resolveRunbookUrl(runbookRef, doc.runbookBaseUrl)
+    memo.runbookUrl.set(runbookRef, runbookUrl)
+  }
   return {
     fingerprint: alert.fingerprint,
     status: alert.status,
@@ -57,7 +69,7 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     summary: nonEmpty(alert.annotations.summary) ?? nonEmpty(payload.commonAnnotations.summary) ?? labels.alertname ?? 'alert',
     description: nonEmpty(alert.annotations.description) ?? null,
     sla,
-    runbookUrl: resolveRunbookUrl(runbookRef, doc.runbookBaseUrl),
+    runbookUrl,
     team: matchedEntry?.team ?? nonEmpty(labels.team) ?? doc.defaults.team,
     escalation: {
       primary: matchedEntry?.escalation?.primary ?? policy.primary,

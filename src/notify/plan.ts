@@ -14,12 +14,23 @@ export function routeGroup (group: EnrichedGroup, destinations: Record<string, D
   // Sorted ids: the same group always yields the same order, whatever the alert order.
   const ids = [...new Set(group.alerts.flatMap((a) => a.destinations))].sort()
   const out: Notification[] = []
+  // Destinations routed every alert (the usual case) share one sub-group object, so the
+  // outbox serialises it once. Bodies are read-only from here on.
+  let whole: { sub: EnrichedGroup, states: string } | undefined
   for (const id of ids) {
     // Own-property lookup: an id like "constructor" must not find Object.prototype members.
     const dest = Object.prototype.hasOwnProperty.call(destinations, id) ? destinations[id] : undefined
     if (dest === undefined) continue // the catalog loader rejects unknown ids; nothing to send to
-    const sub = subGroup(group, id)
-    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: idempotencyKey(id, sub), body: sub })
+    let sub = subGroup(group, id)
+    let states: string
+    if (sub.alerts.length === group.alerts.length) {
+      whole ??= { sub, states: alertStates(sub) }
+      sub = whole.sub
+      states = whole.states
+    } else {
+      states = alertStates(sub)
+    }
+    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: keyFor(id, sub, states), body: sub })
   }
   return out
 }
@@ -57,6 +68,15 @@ export function subGroup (group: EnrichedGroup, destination: string): EnrichedGr
 // Same destination, group, status and alert states → same key: Alertmanager retries and HA
 // duplicates collapse in the outbox, while any change in what fires makes a new delivery.
 export function idempotencyKey (destination: string, group: EnrichedGroup): string {
-  const states = group.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort()
-  return createHash('sha256').update(JSON.stringify([destination, group.groupKey, group.status, states])).digest('hex')
+  return keyFor(destination, group, alertStates(group))
+}
+
+// The sorted alert states as JSON (computed once per sub-group, shared by its destinations).
+function alertStates (group: EnrichedGroup): string {
+  return JSON.stringify(group.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort())
+}
+
+// Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
+function keyFor (destination: string, group: EnrichedGroup, states: string): string {
+  return createHash('sha256').update(`[${JSON.stringify(destination)},${JSON.stringify(group.groupKey)},${JSON.stringify(group.status)},${states}]`).digest('hex')
 }

@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib'
 import { PRIORITIES } from '../config/catalog-schema.js'
 import type { DestinationType } from '../enrich/types.js'
 import type { FailureReason } from '../notify/result.js'
@@ -18,10 +20,12 @@ export interface SqliteStoreConfig {
   // Alertmanager's retries/HA peer delays (seconds to minutes), shorter than a typical
   // repeat_interval (≥ 1 h) so reminders still go out.
   idempotencyWindowMs?: number
-  // synchronous level for commits holding enqueues (what /webhook answers 2xx for).
-  // FULL (default): survives power loss / OS crash. NORMAL in WAL mode survives a process
-  // crash (SIGKILL) only. Group commit makes it one fsync per batch, not per request, so FULL
-  // is affordable. Bookkeeping commits (claims, marks) always use NORMAL: see group-commit.ts.
+  // What commits holding enqueues (what /webhook answers 2xx for) survive before they
+  // resolve. FULL (default): power loss / OS crash; the WAL is fsynced first, off the event
+  // loop (createWalSync below), one fsync per wave of batches. NORMAL: process crash (SIGKILL)
+  // only: the rows are in the OS page cache, not yet on disk. Both keep the architecture's
+  // "a killed process loses nothing it answered 2xx for". Bookkeeping commits (claims, marks)
+  // are never synced before resolving: see group-commit.ts. (env OUTBOX_SYNCHRONOUS)
   synchronous?: 'FULL' | 'NORMAL'
 }
 
@@ -41,7 +45,7 @@ export const DB_FILE_NAME = 'outbox.sqlite'
 
 interface Row {
   id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
-  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
+  group_key: string, body: string | Buffer, state: DeliveryState, attempts: number, next_attempt_at: number,
   received_at: number, created_at: number, updated_at: number, last_error: string | null,
   last_reason: FailureReason | null, sent_at: number | null
 }
@@ -71,11 +75,12 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, destination, pri
 CREATE INDEX IF NOT EXISTS deliveries_state_updated ON deliveries (state, updated_at);
 -- Gauges: pending count and oldest age per priority, read from the index alone.
 CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (state, priority, received_at);
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-  key TEXT PRIMARY KEY,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+-- Reloading the idempotency window at start (see createRecentKeys). created_at only grows, so
+-- inserts append to this index; an index on the random idempotency key itself dirtied one
+-- page per insert and was the costliest part of /webhook's commit.
+CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
+-- Superseded by the idempotency_key column of deliveries (every key there was also here).
+DROP TABLE IF EXISTS idempotency_keys;
 `
 
 export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps): Store {
@@ -86,20 +91,17 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     file = join(cfg.dataDir, DB_FILE_NAME)
   }
   const db = new Database(file)
-  db.pragma('journal_mode = WAL')
+  const walMode = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
   db.pragma('busy_timeout = 5000')
   db.pragma('foreign_keys = ON')
   db.exec(SCHEMA)
 
   const q = {
-    upsertKey: db.prepare(`INSERT INTO idempotency_keys (key, expires_at) VALUES (?, ?)
-      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?`),
+    // Positional parameters: binding an object by name costs more on this, the hottest path.
     insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body,
       state, attempts, next_attempt_at, received_at, created_at, updated_at, last_error, last_reason, sent_at)
-      VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, 0, @now, @receivedAt,
-      @now, @now, NULL, @lastReason, NULL)`),
-    pruneKeys: db.prepare(`DELETE FROM idempotency_keys WHERE key IN
-      (SELECT key FROM idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`),
+      VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, NULL, ?, NULL)`),
+    recentKeys: db.prepare('SELECT idempotency_key, created_at FROM deliveries WHERE created_at > ? ORDER BY created_at').raw(),
     // Loose index scan: one seek per distinct destination instead of reading every pending row.
     pendingDestinations: db.prepare(`WITH RECURSIVE d(dest) AS (
         SELECT (SELECT MIN(destination) FROM deliveries WHERE state = 'pending')
@@ -136,8 +138,17 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       UNION ALL SELECT id FROM deliveries WHERE state = 'skipped' AND updated_at < @olderThan LIMIT @limit)`)
   }
 
+  const durability = cfg.synchronous ?? 'FULL'
+  // Without a WAL (':memory:', or a filesystem refusing WAL) SQLite's own FULL applies.
+  const wal = walMode && durability === 'FULL' ? createWalSync(`${file}-wal`) : null
+  // Keys enqueued within the window, reloaded from the rows themselves.
+  const recent = createRecentKeys(windowMs)
+  const startedAt = deps.now()
+  for (const [key, createdAt] of q.recentKeys.iterate(startedAt - windowMs) as Iterable<[string, number]>) recent.claim(key, createdAt)
+
   const committer = createGroupCommitter(db, {
-    durableSynchronous: cfg.synchronous ?? 'FULL',
+    durableSynchronous: durability,
+    ...(wal !== null ? { syncDurable: wal.sync } : {}),
     ...(deps.onCommit !== undefined ? { onCommit: deps.onCommit } : {})
   })
 
@@ -149,7 +160,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       priority: priorityFromRank(r.priority),
       idempotencyKey: r.idempotency_key,
       groupKey: r.group_key,
-      body: JSON.parse(r.body) as unknown,
+      body: JSON.parse(typeof r.body === 'string' ? r.body : brotliDecompressSync(r.body).toString('utf8')) as unknown,
       state: r.state,
       attempts: r.attempts,
       nextAttemptAt: r.next_attempt_at,
@@ -165,37 +176,43 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   async function enqueue (items: readonly EnqueueItem[], opts: { receivedAt: number }): Promise<EnqueueResult> {
     const now = deps.now()
     // Serialise before joining the shared transaction: a bad body fails only its own caller.
-    const rows = items.map((it) => ({
-      item: it,
-      body: JSON.stringify(it.body) ?? 'null',
-      rank: priorityRank(it.priority)
-    }))
-    return await committer.submit(() => {
-      const result: EnqueueResult = { inserted: [], duplicates: [] }
-      for (const { item, body, rank } of rows) {
-        if (q.upsertKey.run(item.idempotencyKey, now + windowMs, now).changes === 0) {
-          result.duplicates.push(item.idempotencyKey)
-          continue
-        }
-        const state = item.skip === true ? 'skipped' : 'pending'
-        const info = q.insert.run({
-          destination: item.destination,
-          type: item.type,
-          priority: rank,
-          idempotencyKey: item.idempotencyKey,
-          groupKey: item.groupKey,
-          body,
-          state,
-          now,
-          receivedAt: opts.receivedAt,
-          lastReason: state === 'skipped' ? 'not_configured' : null
-        })
-        result.inserted.push({ id: Number(info.lastInsertRowid), destination: item.destination, type: item.type, priority: item.priority, state })
+    // Destinations sharing a body object (routeGroup's common case) share its serialisation.
+    const serialised = new Map<unknown, string | Buffer>()
+    const rows = items.map((item) => {
+      let body = serialised.get(item.body)
+      if (body === undefined) {
+        body = storedBody(JSON.stringify(item.body) ?? 'null')
+        serialised.set(item.body, body)
       }
-      // Keep the key table bounded: each insert prunes up to two expired keys.
-      if (result.inserted.length > 0) q.pruneKeys.run(now, 2 * result.inserted.length + 10)
-      return result
-    }, DURABLE)
+      return { item, body, rank: priorityRank(item.priority) }
+    })
+    const claimedKeys: string[] = []
+    try {
+      return await committer.submit(() => {
+        const result: EnqueueResult = { inserted: [], duplicates: [] }
+        recent.prune(now)
+        try {
+          for (const { item, body, rank } of rows) {
+            if (!recent.claim(item.idempotencyKey, now)) {
+              result.duplicates.push(item.idempotencyKey)
+              continue
+            }
+            claimedKeys.push(item.idempotencyKey)
+            const state = item.skip === true ? 'skipped' : 'pending'
+            const info = q.insert.run(item.destination, item.type, rank, item.idempotencyKey, item.groupKey, body,
+              state, now, opts.receivedAt, now, now, state === 'skipped' ? 'not_configured' : null)
+            result.inserted.push({ id: Number(info.lastInsertRowid), destination: item.destination, type: item.type, priority: item.priority, state })
+          }
+        } catch (err) {
+          recent.release(claimedKeys.splice(0), now) // this savepoint rolls back
+          throw err
+        }
+        return result
+      }, DURABLE)
+    } catch (err) {
+      recent.release(claimedKeys, now) // the whole batch rolled back (or was never run)
+      throw err
+    }
   }
 
   async function claimDue (now: number, limit: number, opts: ClaimOptions = {}): Promise<Delivery[]> {
@@ -291,14 +308,80 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return (q.nextDue.get() as number | null) ?? null
     },
     async pruneSent (olderThan, limit = 10_000) {
-      return await committer.submit(() => {
-        q.pruneKeys.run(deps.now(), limit)
-        return q.pruneSent.run({ olderThan, limit }).changes
-      }, BOOKKEEPING)
+      return await committer.submit(() => q.pruneSent.run({ olderThan, limit }).changes, BOOKKEEPING)
     },
     async close () {
       await committer.close()
+      await wal?.close()
       db.close()
     }
   }
+}
+
+// FULL durability without blocking the event loop. SQLite's own synchronous=FULL, in WAL
+// mode, means exactly one thing more than NORMAL: fsync the WAL at every commit. Commits
+// here run with NORMAL (write() the WAL frames into the page cache, no fsync) and then this
+// fdatasyncs the same WAL file on libuv's thread pool before any durable caller is answered,
+// so a webhook is still answered 2xx only once its rows are on disk. A sync covers every
+// frame written before it started (fsync acts on the file, not the descriptor); checkpoints
+// still fsync the WAL and the database themselves, as in NORMAL. While the disk flushes, the
+// event loop keeps parsing, enriching and committing the next batch.
+function createWalSync (path: string): { sync: () => Promise<void>, close: () => Promise<void> } {
+  let handle: FileHandle | null = null
+  return {
+    async sync () {
+      // Opened lazily: the WAL exists once something was committed. SQLite keeps the same
+      // file (it rewinds, never deletes it) while this connection is open.
+      handle ??= await open(path, 'r')
+      await handle.datasync()
+    },
+    async close () {
+      await handle?.close()
+      handle = null
+    }
+  }
+}
+
+// The idempotency window in memory: key → when it expires. Every key is also in its delivery
+// row (idempotency_key, created_at), so the window survives restarts: the store reloads it
+// from there at start. Writers are serialised by the group committer, so this map and the
+// committed rows agree: keys are claimed inside the transaction and released if it rolls back.
+// Size: the keys enqueued within one window (a Map in insertion order, pruned from the front).
+function createRecentKeys (windowMs: number): {
+  claim: (key: string, now: number) => boolean
+  release: (keys: readonly string[], now: number) => void
+  prune: (now: number) => void
+} {
+  const expiries = new Map<string, number>()
+  return {
+    // True (and the key is now taken) unless it was taken within the window.
+    claim (key, now) {
+      const expires = expiries.get(key)
+      if (expires !== undefined && expires > now) return false
+      expiries.delete(key) // re-append, keeping the map ordered by expiry
+      expiries.set(key, now + windowMs)
+      return true
+    },
+    release (keys, now) {
+      for (const key of keys) if (expiries.get(key) === now + windowMs) expiries.delete(key)
+    },
+    // Insertion order is expiry order (unless the clock stepped back: then pruning just waits).
+    prune (now) {
+      for (const [key, expires] of expiries) {
+        if (expires > now) break
+        expiries.delete(key)
+      }
+    }
+  }
+}
+
+// Bodies above this size are stored brotli-compressed (a BLOB; smaller ones stay TEXT, and
+// rows written before compression existed read back unchanged). A 20-alert group is ~32 KB of
+// repetitive JSON that compresses ~25×, and bytes written (WAL, then checkpoint) dominate the
+// cost of its commit. Compression runs on libuv's thread pool, off the event loop.
+const COMPRESS_ABOVE_CHARS = 8 * 1024
+const BROTLI_FAST = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT } }
+
+function storedBody (json: string): string | Buffer {
+  return json.length <= COMPRESS_ABOVE_CHARS ? json : brotliCompressSync(json, BROTLI_FAST)
 }

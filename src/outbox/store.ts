@@ -93,8 +93,8 @@ export interface Store {
   stats: (now: number) => Promise<OutboxStats>
   // Earliest nextAttemptAt among pending rows (null when none), so a dispatcher can sleep.
   nextDueAt: () => Promise<number | null>
-  // Deletes sent/skipped rows last updated before `olderThan` and expired idempotency keys,
-  // at most `limit` of each per call (bounded housekeeping).
+  // Deletes sent/skipped rows last updated before `olderThan`, at most `limit` per call
+  // (bounded housekeeping). Idempotency keys expire with the window, not with their rows.
   pruneSent: (olderThan: number, limit?: number) => Promise<number>
   close: () => Promise<void>
 }
