@@ -61,9 +61,11 @@ export function initDestinationLabels (m: Metrics, destinations: DestinationLabe
     m.retries.labels(d.destination, d.type).inc(0)
     m.rateLimitWaits.labels(d.destination, d.type).inc(0)
     m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
-    m.notifications.labels(d.destination, d.type, 'skipped', 'not_configured').inc(0)
     for (const reason of FAILURE_REASONS) {
-      if (reason === 'not_configured') continue
+      if (reason === 'not_configured' || reason === 'superseded') {
+        m.notifications.labels(d.destination, d.type, 'skipped', reason).inc(0)
+        continue
+      }
       m.notifications.labels(d.destination, d.type, reason === 'expired' || reason === 'client_error' || reason === 'rejected' ? 'dead' : 'retry', reason).inc(0)
     }
   }

@@ -6,7 +6,7 @@ import type { EnqueueItem } from '../src/outbox/store.js'
 import { DeliveriesList, deliveriesRoutes } from '../src/routes/deliveries.js'
 
 function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P1', idempotencyKey: key, groupKey: 'g', body: { summary: `summary ${key}` }, ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P1', idempotencyKey: key, groupKey: `g-${key}`, body: { summary: `summary ${key}` }, ...over }
 }
 
 async function setup (t: { teardown: (fn: () => unknown) => void }) {

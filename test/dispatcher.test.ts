@@ -8,7 +8,7 @@ import type { Delivery, EnqueueItem } from '../src/outbox/store.js'
 const SECRET_MARKER = 'BODY-MARKER-must-not-be-logged'
 
 function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: 'g', body: { text: SECRET_MARKER }, ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: `g-${key}`, body: { text: SECRET_MARKER }, ...over }
 }
 
 interface LogEntry { level: string, obj: object, msg: string | undefined }

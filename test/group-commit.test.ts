@@ -96,7 +96,7 @@ t.test('close waits for the running sync', async (t) => {
 })
 
 function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: 'g', body: { summary: key }, ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: `g-${key}`, body: { summary: key }, ...over }
 }
 
 function fileStore (t: { teardown: (fn: () => unknown) => void }, window = 60_000) {

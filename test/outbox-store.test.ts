@@ -8,7 +8,7 @@ import { Delivery, type EnqueueItem } from '../src/outbox/store.js'
 import type { PriorityName } from '../src/config/catalog-schema.js'
 
 function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: 'g', body: { summary: key }, ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: `g-${key}`, body: { summary: key }, ...over }
 }
 
 function setup (t: { teardown: (fn: () => unknown) => void }, opts: { window?: number } = {}) {
@@ -84,7 +84,7 @@ t.test('idempotency: same key inside the window is a duplicate, after it a new r
   t.equal(first.inserted.length, 2)
   clock.now += 59_999
   const second = await store.enqueue([item('same')], { receivedAt: clock.now })
-  t.same(second, { inserted: [], duplicates: ['same'] })
+  t.same(second, { inserted: [], duplicates: ['same'], superseded: [] })
   // Within one batch too (HA pair delivering at once).
   const third = await store.enqueue([item('pair'), item('pair')], { receivedAt: clock.now })
   t.equal(third.inserted.length, 1)
@@ -198,4 +198,29 @@ t.test('data survives reopening the same directory', async (t) => {
   t.teardown(() => reopened.close())
   t.match(await reopened.get(r.inserted[0]!.id), { idempotencyKey: 'durable', state: 'pending' })
   t.same((await reopened.enqueue([item('durable')], { receivedAt: 2 })).duplicates, ['durable'], 'keys persist too')
+})
+
+t.test('per destination and group: a newer delivery supersedes older pending ones and waits for one in flight', async (t) => {
+  const { store, clock } = setup(t)
+  const group = { groupKey: 'flapping' }
+  const [trigger1] = (await store.enqueue([item('t1', group)], { receivedAt: clock.now })).inserted
+  const second = await store.enqueue([item('t2', group), item('other-dest', { ...group, destination: 'slack-alerts', type: 'slack' })], { receivedAt: clock.now })
+  t.same(second.superseded, [{ id: trigger1!.id, destination: 'pagerduty', type: 'pagerduty' }], 'only the same destination is superseded')
+  t.match(await store.get(trigger1!.id), { state: 'skipped', lastReason: 'superseded' })
+
+  // t2 goes out; while it is in flight, the resolve must wait for it.
+  const claimed = await store.claimDue(clock.now, 10)
+  t.same(claimed.map((d) => d.idempotencyKey).sort(), ['other-dest', 't2'])
+  const [resolve] = (await store.enqueue([item('resolve', group)], { receivedAt: clock.now })).inserted
+  t.same((await store.claimDue(clock.now, 10)).map((d) => d.idempotencyKey), [], 'the resolve waits while t2 is sending')
+  // t2 fails retryably: the resolve carries the newer state, so t2 is not retried.
+  const t2 = claimed.find((d) => d.idempotencyKey === 't2')!
+  t.equal(await store.markRetry(t2.id, clock.now + 1_000, 'server_error', 'HTTP 500'), 'superseded')
+  t.match(await store.get(t2.id), { state: 'skipped', lastReason: 'superseded' })
+  t.same((await store.claimDue(clock.now, 10)).map((d) => d.id), [resolve!.id], 'now the resolve goes')
+
+  // Without a newer delivery, a retry is a retry.
+  const other = claimed.find((d) => d.idempotencyKey === 'other-dest')!
+  t.equal(await store.markRetry(other.id, clock.now + 1_000, 'server_error', 'HTTP 500'), 'retry')
+  t.match(await store.get(other.id), { state: 'pending', nextAttemptAt: clock.now + 1_000 })
 })

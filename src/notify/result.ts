@@ -10,11 +10,12 @@ export const FailureReason = Type.Union([
   Type.Literal('client_error'),      // other 4xx: the request itself is wrong, retrying won't help
   Type.Literal('rejected'),          // 2xx transport but the service said no (Slack ok:false)
   Type.Literal('not_configured'),    // destination secret unset
-  Type.Literal('expired')            // retried past the maximum age
+  Type.Literal('expired'),           // retried past the maximum age
+  Type.Literal('superseded')         // a newer notification of the same group replaced it
 ])
 export type FailureReason = Static<typeof FailureReason>
 export const FAILURE_REASONS: readonly FailureReason[] = [
-  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired'
+  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded'
 ]
 
 export const SendResult = Type.Union([

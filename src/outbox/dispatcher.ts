@@ -137,7 +137,11 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
       // The destination asked us to slow down: nothing else goes there before then.
       limiter.holdUntil(destination, type, now, now + Math.min(result.retryAfterMs ?? delayMs, backoff.maxRetryAfterMs))
     }
-    await store.markRetry(d.id, now + delayMs, reason, error)
+    if (await store.markRetry(d.id, now + delayMs, reason, error) === 'superseded') {
+      metrics.notifications.inc({ destination, type, outcome: 'skipped', reason: 'superseded' })
+      logger.info({ ...log, reason, error }, 'failed notification superseded by a newer one of the same group; not retried')
+      return
+    }
     metrics.retries.inc({ destination, type })
     metrics.notifications.inc({ destination, type, outcome: 'retry', reason })
     // One warning per change of failure, not one per attempt of a long outage.

@@ -14,6 +14,7 @@ export function createIntake (deps: { store: Store, metrics: Metrics, isConfigur
     for (const d of result.inserted) {
       if (d.state === 'skipped') deps.metrics.notifications.inc({ destination: d.destination, type: d.type, outcome: 'skipped', reason: 'not_configured' })
     }
+    for (const d of result.superseded) deps.metrics.notifications.inc({ destination: d.destination, type: d.type, outcome: 'skipped', reason: 'superseded' })
     if (pending > 0) deps.onEnqueued()
     return { enqueued: pending, duplicates: result.duplicates.length, skipped: result.inserted.length - pending }
   }

@@ -79,6 +79,10 @@ CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (state, priority, receiv
 -- inserts append to this index; an index on the random idempotency key itself dirtied one
 -- page per insert and was the costliest part of /webhook's commit.
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
+-- Order within one group and destination (see dueBatch). Partial: only rows not yet settled,
+-- so it stays as small as the backlog however long the history.
+CREATE INDEX IF NOT EXISTS deliveries_active_group ON deliveries (destination, group_key, id)
+  WHERE state IN ('pending', 'sending');
 -- Superseded by the idempotency_key column of deliveries (every key there was also here).
 DROP TABLE IF EXISTS idempotency_keys;
 `
@@ -111,9 +115,27 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       SELECT dest FROM d WHERE dest IS NOT NULL`).pluck(),
     dueForDestination: db.prepare(`SELECT type FROM deliveries
       WHERE state = 'pending' AND destination = ? AND priority = ? AND next_attempt_at <= ? LIMIT 1`).pluck(),
-    dueBatch: db.prepare(`SELECT * FROM deliveries
+    // Per destination and group, deliveries go out in order: a newer one waits while an older
+    // one is in flight (a retried trigger must never land after the resolve that followed it;
+    // PagerDuty keeps the last event per dedup_key). Older *pending* ones are superseded when
+    // the newer one is enqueued (see supersede), since Alertmanager sends the whole group state.
+    dueBatch: db.prepare(`SELECT * FROM deliveries AS d
       WHERE state = 'pending' AND destination = ? AND priority = ? AND next_attempt_at <= ?
+        AND NOT EXISTS (SELECT 1 FROM deliveries AS o INDEXED BY deliveries_active_group
+          WHERE o.destination = d.destination AND o.group_key = d.group_key AND o.id < d.id
+            AND o.state IN ('pending', 'sending'))
       ORDER BY next_attempt_at, id LIMIT ?`),
+    supersede: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
+        last_error = 'superseded by delivery ' || @id, updated_at = @now
+      WHERE id IN (SELECT id FROM deliveries INDEXED BY deliveries_active_group
+        WHERE destination = @destination AND group_key = @groupKey AND id < @id
+          AND state IN ('pending', 'sending') AND state = 'pending')
+      RETURNING id`).pluck(),
+    newerActive: db.prepare(`SELECT id FROM deliveries AS n INDEXED BY deliveries_active_group
+      WHERE n.destination = ? AND n.group_key = ? AND n.id > ? AND n.state IN ('pending', 'sending') LIMIT 1`).pluck(),
+    groupOf: db.prepare('SELECT destination, group_key FROM deliveries WHERE id = ?'),
+    markSuperseded: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
+        last_error = 'superseded by delivery ' || ?, updated_at = ? WHERE id = ? AND state = 'sending'`),
     markSending: db.prepare(`UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
       WHERE id = ? AND state = 'pending'`),
     markSent: db.prepare(`UPDATE deliveries SET state = 'sent', sent_at = ?, updated_at = ?
@@ -189,7 +211,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     const claimedKeys: string[] = []
     try {
       return await committer.submit(() => {
-        const result: EnqueueResult = { inserted: [], duplicates: [] }
+        const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [] }
         recent.prune(now)
         try {
           for (const { item, body, rank } of rows) {
@@ -201,7 +223,13 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
             const state = item.skip === true ? 'skipped' : 'pending'
             const info = q.insert.run(item.destination, item.type, rank, item.idempotencyKey, item.groupKey, body,
               state, now, opts.receivedAt, now, now, state === 'skipped' ? 'not_configured' : null)
-            result.inserted.push({ id: Number(info.lastInsertRowid), destination: item.destination, type: item.type, priority: item.priority, state })
+            const id = Number(info.lastInsertRowid)
+            result.inserted.push({ id, destination: item.destination, type: item.type, priority: item.priority, state })
+            if (state === 'pending') {
+              for (const old of q.supersede.all({ id, now, destination: item.destination, groupKey: item.groupKey }) as number[]) {
+                result.superseded.push({ id: old, destination: item.destination, type: item.type })
+              }
+            }
           }
         } catch (err) {
           recent.release(claimedKeys.splice(0), now) // this savepoint rolls back
@@ -286,7 +314,18 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       await committer.submit(() => q.markSent.run(sentAt, deps.now(), id), BOOKKEEPING)
     },
     async markRetry (id, nextAttemptAt, reason, error) {
-      await committer.submit(() => q.markRetry.run(nextAttemptAt, reason, error, deps.now(), id), BOOKKEEPING)
+      return await committer.submit(() => {
+        // A newer delivery of the same group carries the whole current state: retrying this
+        // one would only delay it (it waits for this one) and then send stale news.
+        const row = q.groupOf.get(id) as { destination: string, group_key: string } | undefined
+        const newer = row === undefined ? undefined : q.newerActive.get(row.destination, row.group_key, id) as number | undefined
+        if (newer !== undefined) {
+          q.markSuperseded.run(newer, deps.now(), id)
+          return 'superseded' as const
+        }
+        q.markRetry.run(nextAttemptAt, reason, error, deps.now(), id)
+        return 'retry' as const
+      }, BOOKKEEPING)
     },
     async markDead (id, reason, error) {
       await committer.submit(() => q.markDead.run(reason, error, deps.now(), id), BOOKKEEPING)

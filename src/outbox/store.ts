@@ -49,7 +49,10 @@ export const EnqueueResult = Type.Object({
     priority: PriorityName,
     state: Type.Union([Type.Literal('pending'), Type.Literal('skipped')])
   })),
-  duplicates: Type.Array(Type.String(), { description: 'idempotency keys already enqueued within the window' })
+  duplicates: Type.Array(Type.String(), { description: 'idempotency keys already enqueued within the window' }),
+  superseded: Type.Array(Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType }), {
+    description: 'older pending deliveries of the same destination and group, now skipped: the new one carries the whole state'
+  })
 })
 export type EnqueueResult = Static<typeof EnqueueResult>
 
@@ -83,7 +86,9 @@ export interface Store {
   // nextAttemptAt.
   claimDue: (now: number, limit: number, opts?: ClaimOptions) => Promise<Delivery[]>
   markSent: (id: number, sentAt: number) => Promise<void>
-  markRetry: (id: number, nextAttemptAt: number, reason: FailureReason, error: string) => Promise<void>
+  // 'superseded' when a newer delivery of the same destination and group exists: this one is
+  // then skipped (lastReason superseded) instead of rescheduled.
+  markRetry: (id: number, nextAttemptAt: number, reason: FailureReason, error: string) => Promise<'retry' | 'superseded'>
   markDead: (id: number, reason: FailureReason, error: string) => Promise<void>
   // Returns rows a crashed process left `sending` to `pending`; call before dispatching.
   recoverClaims: () => Promise<number>
