@@ -4,7 +4,7 @@ import autocannon from 'autocannon'
 import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
-const fixture = JSON.parse(readFileSync(new URL('../../shared/fixtures/alertmanager/firing-two-critical.json', import.meta.url), 'utf8'))
+const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/alertmanager/firing-two-critical.json', import.meta.url), 'utf8'))
 
 export function makeBody (alertCount, n) {
   const template = fixture.alerts[0]
