@@ -37,7 +37,7 @@ export function benchCatalog ({ lookups = 500_000 } = {}) {
   timeLookups(large, 10_000, lookups / 5)
   let smallMs = Infinity
   let largeMs = Infinity
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
     smallMs = Math.min(smallMs, timeLookups(small, 10, lookups))
     largeMs = Math.min(largeMs, timeLookups(large, 10_000, lookups))
   }

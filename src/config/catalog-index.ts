@@ -11,8 +11,9 @@ export interface Indexable { readonly index: number, readonly matchers: readonly
 export interface EntryIndex<E extends Indexable> {
   /** Entries must be added in file order. */
   add: (entry: E) => void
-  /** Entries that may match an alert with this alertname ("" when missing), in file order. */
-  candidates: (alertname: string) => Generator<E>
+  /** The first entry, in file order, among this alertname's bucket and the generic list that
+   *  satisfies `test`. Allocation-free: it runs once per alert on the webhook path. */
+  first: (alertname: string, test: (entry: E) => boolean) => E | undefined
   /** Entries not filed under any alertname, in file order. */
   generic: () => readonly E[]
   /** The alertname values this entry is filed under; undefined for a generic entry. */
@@ -34,15 +35,18 @@ export function createEntryIndex<E extends Indexable> (): EntryIndex<E> {
         else bucket.push(entry)
       }
     },
-    * candidates (alertname) {
+    first (alertname, test) {
       const bucket = byAlertname.get(alertname) ?? NONE
       let i = 0
       let j = 0
       while (i < bucket.length || j < generic.length) {
         const a = bucket[i]
         const b = generic[j]
-        if (a !== undefined && (b === undefined || a.index < b.index)) { yield a; i++ } else if (b !== undefined) { yield b; j++ }
+        let next: E
+        if (a !== undefined && (b === undefined || a.index < b.index)) { next = a; i++ } else { next = b as E; j++ }
+        if (test(next)) return next
       }
+      return undefined
     },
     generic: () => generic,
     alertnames: (entry) => finiteValues(entry.matchers, 'alertname')

@@ -102,11 +102,8 @@ function lintEntries (raw: unknown[], source: YamlSource, report: Report, checkR
 function findShadowing (index: ReturnType<typeof createEntryIndex<CompiledEntry>>, later: CompiledEntry): CompiledEntry | undefined {
   const names = index.alertnames(later)
   const first = names === undefined ? undefined : names.values().next().value
-  const candidates = first === undefined ? index.generic() : index.candidates(first)
-  for (const earlier of candidates) {
-    if (implies(later.matchers, earlier.matchers)) return earlier
-  }
-  return undefined
+  const shadows = (earlier: CompiledEntry): boolean => implies(later.matchers, earlier.matchers)
+  return first === undefined ? index.generic().find(shadows) : index.first(first, shadows)
 }
 
 function asRecord (v: unknown): Record<string, unknown> {

@@ -91,10 +91,7 @@ export function createCatalog (file: string, doc: CatalogDocument, entries: read
     doc,
     entries,
     findEntry (labels) {
-      for (const e of index.candidates(labelValue(labels, 'alertname'))) {
-        if (matchesAll(e.matchers, labels)) return e
-      }
-      return undefined
+      return index.first(labelValue(labels, 'alertname'), (e) => matchesAll(e.matchers, labels))
     },
     entryLine: (id) => lines.get(id) ?? 0
   }
