@@ -29,7 +29,8 @@ if (mode === 'baseline') {
   const metrics = createMetrics()
   const catalog = createCatalogHolder(path, parsed.catalog, text, { metrics, logger: silent, now: () => new Date() })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-bench-'))
-  const store = createSqliteStore({ dataDir }, { now: () => Date.now() })
+  // OUTBOX_SYNCHRONOUS=NORMAL measures the same path without the per-commit fsync.
+  const store = createSqliteStore({ dataDir, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
   const intake = createIntake({ store, metrics, isConfigured: () => true, onEnqueued: () => {} })
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
