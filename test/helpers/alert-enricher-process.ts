@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, tail, terminate, waitUntil } from './prometheus.js'
+import { freePort, supervise, tail, waitUntil } from './prometheus.js'
 
 // The real service as a process (`node dist/cli.js serve`, built by `npm run build`), with
 // fake Slack/PagerDuty receivers on 127.0.0.1 and a fixed traffic script, so observability
@@ -111,24 +111,9 @@ export async function startServiceProcess (env: Record<string, string>, opts: Se
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output = tail(child, opts.maxOutputChars)
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
   const url = `http://127.0.0.1:${port}`
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  let stopped = false
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
-    await terminate(child)
-    process.removeListener('exit', killOnExit)
-    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true })
-  }
-  const kill = async (): Promise<void> => {
-    stopped = true
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-    process.removeListener('exit', killOnExit)
-  }
+  // kill() keeps the data dir: a crash test restarts on it.
+  const { stop, kill } = supervise(child, () => { if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true }) })
   try {
     await waitUntil(`alert-enricher ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 20_000, async () => {
       if (child.exitCode !== null) throw new Error(`alert-enricher exited with ${child.exitCode}:\n${output()}`)

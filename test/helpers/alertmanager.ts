@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { REPO_ROOT } from './alert-enricher-process.js'
-import { freePort, tail, terminate, waitUntil } from './prometheus.js'
+import { freePort, supervise, tail, waitUntil } from './prometheus.js'
 
 // A real Alertmanager (the Debian package's binary, installed by .ci/run) for end-to-end
 // tests: temp config and storage, a free 127.0.0.1 port, HA gossip off, bounded waits, and
@@ -74,17 +74,7 @@ export async function startAlertmanager (opts: { configYaml: string, readyTimeou
     '--log.level=warn'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output = tail(child)
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-
-  let stopped = false
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
-    await terminate(child)
-    process.removeListener('exit', killOnExit)
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
 
   try {
     await waitUntil(`Alertmanager ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 30_000, async () => {

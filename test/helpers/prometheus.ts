@@ -86,6 +86,32 @@ export async function terminate (child: ChildProcess, graceMs = 5000): Promise<v
   clearTimeout(timer)
 }
 
+/**
+ * Ties a spawned server's life to the test's: SIGKILLed if the test process exits first;
+ * `stop` terminates it once, then runs `cleanup`; `kill` SIGKILLs it (a crash) and waits.
+ */
+export function supervise (child: ChildProcess, cleanup: () => void): { stop: () => Promise<void>, kill: () => Promise<void> } {
+  const killOnExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', killOnExit)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let stopped = false
+  return {
+    async stop () {
+      if (stopped) return
+      stopped = true
+      await terminate(child)
+      process.removeListener('exit', killOnExit)
+      cleanup()
+    },
+    async kill () {
+      stopped = true
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+      process.removeListener('exit', killOnExit)
+    }
+  }
+}
+
 function configYaml (opts: PrometheusOptions): string {
   const interval = opts.scrapeInterval ?? '1s'
   // JSON is valid YAML; no YAML library needed to write it.
@@ -109,17 +135,7 @@ export async function startPrometheus (opts: PrometheusOptions): Promise<Running
     '--log.level=warn'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output = tail(child)
-  const killOnExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killOnExit)
-
-  let stopped = false
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
-    await terminate(child)
-    process.removeListener('exit', killOnExit)
-    rmSync(dir, { recursive: true, force: true })
-  }
+  const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
 
   const api = async <T>(path: string, params: Record<string, string> = {}): Promise<PromApiResponse<T>> => {
     const res = await fetch(`${url}${path}?${new URLSearchParams(params).toString()}`)
