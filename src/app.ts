@@ -23,7 +23,8 @@ export interface AppDeps {
   store: Store
   now?: () => Date
   logger?: FastifyBaseLogger
-  isReady?: () => boolean
+  /** Extra readiness condition (e.g. shutting down); the store's own state is always checked. */
+  notReady?: () => string | null
   beforeScrape?: () => void
   onDeliveryRetry?: () => void
 }
@@ -60,7 +61,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, {
     catalog: deps.catalog,
     metrics: deps.metrics,
-    isReady: deps.isReady ?? (() => true),
+    notReady: () => deps.notReady?.() ?? deps.store.unavailable(),
     ...(deps.beforeScrape !== undefined ? { beforeScrape: deps.beforeScrape } : {})
   })
   return app

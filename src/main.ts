@@ -93,7 +93,7 @@ export async function serve (env: Env): Promise<void> {
     store,
     now,
     logger,
-    isReady: () => !closing,
+    notReady: () => closing ? 'shutting down' : null,
     onDeliveryRetry: () => { dispatcher.notify() }
   })
 

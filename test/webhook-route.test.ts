@@ -98,6 +98,9 @@ t.test('503 when the outbox cannot commit, so Alertmanager retries', async (t) =
   t.equal(res.statusCode, 503)
   t.equal(res.json().error, 'unavailable')
   t.equal(res.headers['retry-after'], '5')
+  const ready = await h.app.inject('/-/ready')
+  t.equal(ready.statusCode, 503, 'not ready while the store cannot take writes')
+  t.same(ready.json(), { error: 'not_ready', message: 'outbox store is closed' })
 })
 
 t.test('webhook outcome metrics count exactly', async (t) => {

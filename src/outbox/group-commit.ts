@@ -19,6 +19,8 @@ export interface GroupCommitter {
   submit: <T>(run: () => T, opts: SubmitOptions) => Promise<T>
   // Commits whatever is queued, waits for pending syncs, then refuses new work.
   close: () => Promise<void>
+  // Why the committer refuses work (a failed fsync, or closed); null while it accepts it.
+  unavailable: () => string | null
 }
 
 interface Op {
@@ -131,6 +133,7 @@ export function createGroupCommitter (db: Database, opts: GroupCommitterOptions)
         }
       })
     },
+    unavailable: () => failure !== null ? failure.message : closed ? 'outbox store is closed' : null,
     async close () {
       closed = true
       flush()

@@ -350,6 +350,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     async pruneSent (olderThan, limit = 10_000) {
       return await committer.submit(() => q.pruneSent.run({ olderThan, limit }).changes, BOOKKEEPING)
     },
+    unavailable: () => committer.unavailable(),
     async close () {
       await committer.close()
       await wal?.close()

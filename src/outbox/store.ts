@@ -102,6 +102,9 @@ export interface Store {
   // (bounded housekeeping). Idempotency keys expire with the window, not with their rows.
   pruneSent: (olderThan: number, limit?: number) => Promise<number>
   close: () => Promise<void>
+  // Why the store cannot accept writes right now (null when it can): /-/ready reports it, so
+  // Kubernetes stops routing webhooks to a replica that would only answer 503.
+  unavailable: () => string | null
 }
 
 // Stored as an integer (priorityRank) so ORDER BY priority puts P0 first.

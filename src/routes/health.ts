@@ -9,8 +9,8 @@ import { sendError } from './errors.js'
 export interface HealthRouteOptions {
   catalog: CatalogHolder
   metrics: Metrics
-  /** False while the store is closed (shutting down) or cannot be written. */
-  isReady: () => boolean
+  /** Why the service cannot take webhooks now (shutting down, store unwritable); null when it can. */
+  notReady: () => string | null
   /** Refreshes gauges that are read from the store at scrape time. */
   beforeScrape?: () => void
 }
@@ -19,7 +19,8 @@ export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptio
   app.get('/-/healthy', async (_request, reply) => reply.type('text/plain').send('OK'))
 
   app.get('/-/ready', async (_request, reply) => {
-    if (!opts.isReady()) return sendError(reply, 503, 'not_ready', 'store not open')
+    const reason = opts.notReady()
+    if (reason !== null) return sendError(reply, 503, 'not_ready', reason)
     return reply.type('text/plain').send('OK')
   })
 
