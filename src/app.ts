@@ -61,6 +61,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, {
     catalog: deps.catalog,
     metrics: deps.metrics,
+    fatal: () => deps.store.fatal(),
     notReady: () => deps.notReady?.() ?? deps.store.unavailable(),
     ...(deps.beforeScrape !== undefined ? { beforeScrape: deps.beforeScrape } : {})
   })

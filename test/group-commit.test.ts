@@ -76,12 +76,14 @@ t.test('batches committed during a sync share the next one', async (t) => {
 t.test('a failed sync rejects its callers and every later call', async (t) => {
   const { sync, committer, insert } = setup(t)
   t.equal(committer.unavailable(), null)
+  t.equal(committer.fatal(), null)
   const lost = committer.submit(insert(1), { durable: true })
   await turn()
   sync.finish(new Error('EIO'))
   await t.rejects(lost, /could not be synced/)
   await t.rejects(committer.submit(insert(2), { durable: false }), /could not be synced/)
   t.match(committer.unavailable(), /could not be synced to disk; restart required/, 'readiness can say why')
+  t.match(committer.fatal(), /restart required/, 'and liveness too: only a restart clears it')
 })
 
 t.test('close waits for the running sync', async (t) => {

@@ -21,6 +21,8 @@ export interface GroupCommitter {
   close: () => Promise<void>
   // Why the committer refuses work (a failed fsync, or closed); null while it accepts it.
   unavailable: () => string | null
+  // Only the failure that needs a restart (a failed fsync); null otherwise.
+  fatal: () => string | null
 }
 
 interface Op {
@@ -134,6 +136,7 @@ export function createGroupCommitter (db: Database, opts: GroupCommitterOptions)
       })
     },
     unavailable: () => failure !== null ? failure.message : closed ? 'outbox store is closed' : null,
+    fatal: () => failure?.message ?? null,
     async close () {
       closed = true
       flush()

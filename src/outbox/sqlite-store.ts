@@ -351,6 +351,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await committer.submit(() => q.pruneSent.run({ olderThan, limit }).changes, BOOKKEEPING)
     },
     unavailable: () => committer.unavailable(),
+    fatal: () => committer.fatal(),
     async close () {
       await committer.close()
       await wal?.close()

@@ -105,6 +105,9 @@ export interface Store {
   // Why the store cannot accept writes right now (null when it can): /-/ready reports it, so
   // Kubernetes stops routing webhooks to a replica that would only answer 503.
   unavailable: () => string | null
+  // A failure only a restart clears (e.g. a failed fsync); /-/healthy reports it so the
+  // liveness probe restarts the process and SQLite recovers from its file.
+  fatal: () => string | null
 }
 
 // Stored as an integer (priorityRank) so ORDER BY priority puts P0 first.

@@ -9,6 +9,8 @@ import { sendError } from './errors.js'
 export interface HealthRouteOptions {
   catalog: CatalogHolder
   metrics: Metrics
+  /** A failure only a restart clears; null when alive. */
+  fatal: () => string | null
   /** Why the service cannot take webhooks now (shutting down, store unwritable); null when it can. */
   notReady: () => string | null
   /** Refreshes gauges that are read from the store at scrape time. */
@@ -16,7 +18,11 @@ export interface HealthRouteOptions {
 }
 
 export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
-  app.get('/-/healthy', async (_request, reply) => reply.type('text/plain').send('OK'))
+  app.get('/-/healthy', async (_request, reply) => {
+    const fatal = opts.fatal()
+    if (fatal !== null) return sendError(reply, 503, 'unhealthy', fatal)
+    return reply.type('text/plain').send('OK')
+  })
 
   app.get('/-/ready', async (_request, reply) => {
     const reason = opts.notReady()

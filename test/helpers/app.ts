@@ -38,6 +38,8 @@ export async function buildTestApp (opts: {
   bodyLimit?: number
   now?: () => Date
   configured?: (destination: string) => boolean
+  /** Wraps the real store, e.g. to simulate a storage failure. */
+  wrapStore?: (store: Store) => Store
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -47,7 +49,8 @@ export async function buildTestApp (opts: {
   const now = opts.now ?? (() => new Date())
   const catalog = createCatalogHolder(catalogPath, parsed.catalog, text, { metrics, logger: silentLogger, now })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-test-'))
-  const store = createSqliteStore({ dataDir }, { now: () => now().getTime() })
+  const real = createSqliteStore({ dataDir }, { now: () => now().getTime() })
+  const store = opts.wrapStore?.(real) ?? real
   const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true), onEnqueued: () => {} })
   const app = await buildApp({
     auth: opts.auth ?? {},
