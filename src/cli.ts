@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { validateWebhook } from './alertmanager/validate.js'
-import { loadCatalog } from './config/catalog.js'
+import { loadCatalog, withOverrides } from './config/catalog.js'
 import { checkProject } from './config/check.js'
 import { formatProblem } from './config/problems.js'
 import { explain } from './enrich/explain.js'
@@ -76,7 +76,7 @@ async function explainCommand (args: string[]): Promise<number> {
     console.error(`${file}: not an Alertmanager webhook v4 payload: ${validated.message}`)
     return 1
   }
-  const loaded = await loadCatalog(values.catalog ?? process.env.CATALOG_PATH ?? 'rules/catalog.yaml')
+  const loaded = withOverrides(await loadCatalog(values.catalog ?? process.env.CATALOG_PATH ?? 'rules/catalog.yaml'), { runbookBaseUrl: process.env.RUNBOOK_BASE_URL || undefined })
   if (!loaded.ok) {
     for (const p of loaded.problems) console.error(formatProblem(p))
     return 1

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
 import { buildApp, LOG_REDACT_PATHS } from './app.js'
-import { parseCatalog } from './config/catalog.js'
+import { parseCatalog, withOverrides, type CatalogResult } from './config/catalog.js'
 import { createCatalogHolder } from './config/catalog-holder.js'
 import { formatProblem } from './config/problems.js'
 import { loadSettings, type Env } from './config/settings.js'
@@ -25,7 +25,8 @@ export async function serve (env: Env): Promise<void> {
   const catalogText = await readFile(settings.catalogPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${settings.catalogPath}: cannot read catalog: ${err.code ?? err.message}`)
   })
-  const parsed = parseCatalog(catalogText, settings.catalogPath)
+  const parse = (text: string, file: string): CatalogResult => withOverrides(parseCatalog(text, file), { runbookBaseUrl: settings.runbookBaseUrl })
+  const parsed = parse(catalogText, settings.catalogPath)
   if (!parsed.ok) {
     for (const p of parsed.problems) console.error(formatProblem(p))
     throw new Error(`${settings.catalogPath}: ${parsed.problems.length} problem(s); refusing to start`)
@@ -58,7 +59,7 @@ export async function serve (env: Env): Promise<void> {
   }
   applyRateLimits(parsed.catalog.doc)
   const catalog = createCatalogHolder(settings.catalogPath, parsed.catalog, catalogText, {
-    metrics, logger, now, onChange: (c) => {
+    metrics, logger, now, parse, onChange: (c) => {
       destinations = bindDestinations(c.doc)
       applyRateLimits(c.doc)
     }

@@ -7,7 +7,11 @@ import { FIXTURES, REPO } from './helpers/app.js'
 
 // The built CLI as users run it (npm test builds dist/ before tap).
 function cli (...args: string[]): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, 'dist/cli.js'), ...args], { cwd: REPO, encoding: 'utf8', timeout: 30_000 })
+  return cliWithEnv({}, ...args)
+}
+
+function cliWithEnv (env: Record<string, string>, ...args: string[]): { status: number | null, stdout: string, stderr: string } {
+  const r = spawnSync(process.execPath, [join(REPO, 'dist/cli.js'), ...args], { cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -58,4 +62,11 @@ t.test('explain refuses a payload that is not webhook v4, naming the field', asy
   t.equal(r.status, 1)
   t.match(r.stderr, /alerts: must not be empty/)
   t.equal(cli('bogus').status, 2)
+})
+
+t.test('RUNBOOK_BASE_URL points the same catalog at another runbook host', async (t) => {
+  const payload = join(FIXTURES, 'firing-two-critical.json')
+  const r = cliWithEnv({ RUNBOOK_BASE_URL: 'https://git.example/ops/blob/main/runbooks/' }, 'explain', payload, '--json')
+  t.equal(r.status, 0, r.stderr)
+  t.equal(JSON.parse(r.stdout).alerts[0].runbookUrl, 'https://git.example/ops/blob/main/runbooks/incident_response_playbook.md#critical-alerts-p0')
 })

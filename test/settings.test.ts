@@ -21,6 +21,12 @@ t.test('secrets from env or NAME_FILE', async (t) => {
   t.same(loadSettings({ WEBHOOK_BASIC_AUTH_USERNAME: 'am', WEBHOOK_BASIC_AUTH_PASSWORD_FILE: '/run/secrets/pw' }, readFile).webhookBasicAuth, { username: 'am', password: 'file-pw' })
 })
 
+t.test('RUNBOOK_BASE_URL overrides the catalog base when it is an http(s) URL', async (t) => {
+  t.equal(loadSettings({}, readFile).runbookBaseUrl, undefined)
+  t.equal(loadSettings({ RUNBOOK_BASE_URL: 'https://git.example/runbooks/' }, readFile).runbookBaseUrl, 'https://git.example/runbooks/')
+  t.throws(() => loadSettings({ RUNBOOK_BASE_URL: 'runbooks/' }, readFile), { message: /runbookBaseUrl/ })
+})
+
 t.test('bad settings are refused with the variable named, never its secret value', async (t) => {
   t.throws(() => loadSettings({ PORT: 'eighty' }, readFile), new SettingsError('PORT: expected a non-negative integer, got "eighty"'))
   t.throws(() => loadSettings({ PORT: '70000' }, readFile), { message: /port/ })

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
-import { parseCatalog, type Catalog } from './catalog.js'
+import { parseCatalog, type Catalog, type CatalogResult } from './catalog.js'
 import { formatProblem, type Problem } from './problems.js'
 
 // Holds the live catalog and swaps it atomically on reload: a request reads `current()` once
@@ -46,6 +46,8 @@ export interface CatalogHolderDeps {
    */
   onChange?: (catalog: Catalog) => void
   readText?: (path: string) => Promise<string>
+  /** How a catalog text becomes a Catalog (default parseCatalog); main adds env overrides. */
+  parse?: (text: string, file: string) => CatalogResult
 }
 
 type Read = { ok: true, text: string, digest: string } | { ok: false, problem: Problem, digest: string }
@@ -84,7 +86,7 @@ export function createCatalogHolder (path: string, initial: Catalog, initialText
     const changed = r.digest !== loadedDigest
     let next = catalog
     if (changed) {
-      const parsed = parseCatalog(r.text, path)
+      const parsed = (deps.parse ?? parseCatalog)(r.text, path)
       if (!parsed.ok) return fail(parsed.problems)
       next = parsed.catalog
     }

@@ -33,6 +33,17 @@ export interface Catalog {
 
 export type CatalogResult = { ok: true, catalog: Catalog } | { ok: false, problems: Problem[] }
 
+/**
+ * The catalog with deployment-specific settings applied: RUNBOOK_BASE_URL lets one git-reviewed
+ * catalog link to the runbooks wherever this deployment can reach them (the service's own
+ * /runbooks/, or the git host).
+ */
+export function withOverrides (result: CatalogResult, overrides: { runbookBaseUrl?: string | undefined }): CatalogResult {
+  if (!result.ok || overrides.runbookBaseUrl === undefined) return result
+  const c = result.catalog
+  return { ok: true, catalog: createCatalog(c.file, { ...c.doc, runbookBaseUrl: overrides.runbookBaseUrl }, c.entries) }
+}
+
 export function parseCatalog (text: string, file: string): CatalogResult {
   return parseCatalogSource(parseYamlSource(text, file))
 }
