@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { CatalogHolder } from './config/catalog-holder.js'
 import type { Metrics } from './metrics.js'
 import type { Store } from './outbox/store.js'
-import type { WebhookAuthConfig } from './routes/auth.js'
+import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
 import { deliveriesRoutes } from './routes/deliveries.js'
 import { registerErrorHandlers } from './routes/errors.js'
 import { healthRoutes } from './routes/health.js'
@@ -15,6 +15,8 @@ import { webhookRoutes, type Intake } from './routes/webhook.js'
 
 export interface AppDeps {
   auth: WebhookAuthConfig
+  /** Bearer token for the admin routes (deliveries, replay, reload); unset leaves them open. */
+  adminToken?: string
   bodyLimit: number
   runbooksDir: string
   catalog: CatalogHolder
@@ -56,9 +58,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, catalog: deps.catalog, metrics: deps.metrics, intake: deps.intake, now })
   await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
-  await app.register(deliveriesRoutes, { store: deps.store, ...(deps.onDeliveryRetry !== undefined ? { onRetry: deps.onDeliveryRetry } : {}) })
+  const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
+  await app.register(async (admin) => {
+    // Encapsulated: the hook guards only the routes registered in here.
+    if (adminAuth !== undefined) admin.addHook('onRequest', adminAuth)
+    await admin.register(deliveriesRoutes, { store: deps.store, ...(deps.onDeliveryRetry !== undefined ? { onRetry: deps.onDeliveryRetry } : {}) })
+  })
   await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
   await app.register(healthRoutes, {
+    ...(adminAuth !== undefined ? { reloadAuth: adminAuth } : {}),
     catalog: deps.catalog,
     metrics: deps.metrics,
     fatal: () => deps.store.fatal(),

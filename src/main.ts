@@ -83,9 +83,13 @@ export async function serve (env: Env): Promise<void> {
   if (settings.webhookBearerToken === undefined && settings.webhookBasicAuth === undefined) {
     logger.warn('no WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH_* set: /webhook accepts unauthenticated requests')
   }
+  if (settings.adminToken === undefined) {
+    logger.warn('no ADMIN_BEARER_TOKEN set: /api/v1/deliveries, replay and /-/reload are open to anyone who reaches the port')
+  }
   let closing = false
   const app = await buildApp({
     auth: { ...(settings.webhookBearerToken !== undefined ? { bearerToken: settings.webhookBearerToken } : {}), ...(settings.webhookBasicAuth !== undefined ? { basic: settings.webhookBasicAuth } : {}) },
+    ...(settings.adminToken !== undefined ? { adminToken: settings.adminToken } : {}),
     bodyLimit: settings.webhookBodyLimitBytes,
     runbooksDir: settings.runbooksDir,
     catalog,

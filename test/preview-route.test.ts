@@ -75,3 +75,23 @@ t.test('health, readiness and unknown routes', async (t) => {
   t.equal(missing.statusCode, 404)
   t.same(Object.keys(missing.json()).sort(), ['error', 'message'])
 })
+
+t.test('ADMIN_BEARER_TOKEN guards deliveries, replay and reload, and nothing else', async (t) => {
+  const h = await buildTestApp({ adminToken: 'adm1n' })
+  t.teardown(h.close)
+  const guarded: Array<[string, string]> = [['GET', '/api/v1/deliveries'], ['POST', '/api/v1/deliveries/1/retry'], ['POST', '/-/reload']]
+  for (const [method, url] of guarded) {
+    const anon = await h.app.inject({ method: method as 'GET', url })
+    t.equal(anon.statusCode, 401, `${method} ${url} without the token`)
+    t.equal(anon.json().error, 'unauthorized')
+    const wrong = await h.app.inject({ method: method as 'GET', url, headers: { authorization: 'Bearer nope' } })
+    t.equal(wrong.statusCode, 401, `${method} ${url} with a wrong token`)
+    const ok = await h.app.inject({ method: method as 'GET', url, headers: { authorization: 'Bearer adm1n' } })
+    t.not(ok.statusCode, 401, `${method} ${url} with the token`)
+  }
+  for (const url of ['/api/v1/catalog', '/-/ready', '/-/healthy', '/metrics']) {
+    t.equal((await h.app.inject(url)).statusCode, 200, `${url} stays open`)
+  }
+  const webhook = await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: fixture('firing-single-warning.json') })
+  t.equal(webhook.statusCode, 200, '/webhook has its own auth, unaffected')
+})

@@ -16,6 +16,7 @@ export const Settings = Type.Object({
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   webhookBearerToken: Type.Optional(Type.String({ minLength: 1 })),
   webhookBasicAuth: Type.Optional(Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) })),
+  adminToken: Type.Optional(Type.String({ minLength: 1 })),
   webhookBodyLimitBytes: Type.Integer({ minimum: 1024 }),
   pagerDutyEventsUrl: Type.String({ minLength: 1 }),
   // Delivery tuning, all optional with production defaults.
@@ -56,6 +57,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     throw new SettingsError('WEBHOOK_BASIC_AUTH_USERNAME and WEBHOOK_BASIC_AUTH_PASSWORD must be set together')
   }
   const token = readSecretEnv(env, 'WEBHOOK_BEARER_TOKEN', readFile)
+  const adminToken = readSecretEnv(env, 'ADMIN_BEARER_TOKEN', readFile)
   const settings: Settings = {
     port: int(env, 'PORT', 9095),
     host: env.HOST ?? '0.0.0.0',
@@ -66,6 +68,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     logLevel: (env.LOG_LEVEL ?? 'info') as Settings['logLevel'],
     ...(token !== undefined ? { webhookBearerToken: token } : {}),
     ...(username !== undefined && username !== '' && password !== undefined ? { webhookBasicAuth: { username, password } } : {}),
+    ...(adminToken !== undefined ? { adminToken } : {}),
     webhookBodyLimitBytes: int(env, 'WEBHOOK_BODY_LIMIT_BYTES', 4 * 1024 * 1024),
     pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? 'https://events.pagerduty.com/v2/enqueue',
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),

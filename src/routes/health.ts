@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import type { CatalogHolder } from '../config/catalog-holder.js'
 import { formatProblem } from '../config/problems.js'
 import type { Metrics } from '../metrics.js'
@@ -7,6 +7,8 @@ import { sendError } from './errors.js'
 // Alertmanager/Prometheus lifecycle conventions: /-/healthy, /-/ready, POST /-/reload, /metrics.
 
 export interface HealthRouteOptions {
+  /** Guards POST /-/reload (the admin token) when set. */
+  reloadAuth?: onRequestHookHandler
   catalog: CatalogHolder
   metrics: Metrics
   /** A failure only a restart clears; null when alive. */
@@ -30,7 +32,7 @@ export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptio
     return reply.type('text/plain').send('OK')
   })
 
-  app.post('/-/reload', async (_request, reply) => {
+  app.post('/-/reload', { ...(opts.reloadAuth !== undefined ? { onRequest: opts.reloadAuth } : {}) }, async (_request, reply) => {
     const result = await opts.catalog.reload()
     if (result.ok) return { status: 'success', changed: result.changed, entries: result.entries }
     // 400 rather than 5xx: the catalog on disk is wrong; retrying without fixing it won't help.

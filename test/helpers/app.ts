@@ -35,6 +35,7 @@ const silentLogger = { info () {}, warn () {}, error () {} }
 export async function buildTestApp (opts: {
   catalogPath?: string
   auth?: WebhookAuthConfig
+  adminToken?: string
   bodyLimit?: number
   now?: () => Date
   configured?: (destination: string) => boolean
@@ -54,6 +55,7 @@ export async function buildTestApp (opts: {
   const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true), onEnqueued: () => {} })
   const app = await buildApp({
     auth: opts.auth ?? {},
+    ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
     runbooksDir: join(REPO, 'runbooks'),
     catalog,
