@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, supervise, tail, waitUntil } from './prometheus.js'
+import { freePort, supervise, tail, waitReady } from './prometheus.js'
 
 // The real service as a process (`node dist/cli.js serve`, built by `npm run build`), with
 // fake Slack/PagerDuty receivers on 127.0.0.1 and a fixed traffic script, so observability
@@ -114,16 +114,7 @@ export async function startServiceProcess (env: Record<string, string>, opts: Se
   const url = `http://127.0.0.1:${port}`
   // kill() keeps the data dir: a crash test restarts on it.
   const { stop, kill } = supervise(child, () => { if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true }) })
-  try {
-    await waitUntil(`alert-enricher ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 20_000, async () => {
-      if (child.exitCode !== null) throw new Error(`alert-enricher exited with ${child.exitCode}:\n${output()}`)
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined)
-      return res?.status === 200
-    }, output)
-  } catch (err) {
-    await stop()
-    throw err
-  }
+  await waitReady('alert-enricher', url, opts.readyTimeoutMs ?? 20_000, child, output, stop)
   return { url, target: `127.0.0.1:${port}`, port, dataDir, pid: child.pid ?? 0, output, stop, kill }
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { REPO_ROOT } from './alert-enricher-process.js'
-import { freePort, supervise, tail, waitUntil } from './prometheus.js'
+import { freePort, supervise, tail, waitReady } from './prometheus.js'
 
 // A real Alertmanager (the Debian package's binary, installed by .ci/run) for end-to-end
 // tests: temp config and storage, a free 127.0.0.1 port, HA gossip off, bounded waits, and
@@ -76,16 +76,7 @@ export async function startAlertmanager (opts: { configYaml: string, readyTimeou
   const output = tail(child)
   const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
 
-  try {
-    await waitUntil(`Alertmanager ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 30_000, async () => {
-      if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}:\n${output()}`)
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined)
-      return res?.status === 200
-    }, output)
-  } catch (err) {
-    await stop()
-    throw err
-  }
+  await waitReady('Alertmanager', url, opts.readyTimeoutMs ?? 30_000, child, output, stop)
 
   return {
     url,

@@ -112,6 +112,24 @@ export function supervise (child: ChildProcess, cleanup: () => void): { stop: ()
   }
 }
 
+/**
+ * Polls `<url>/-/ready` (the Prometheus, Alertmanager and alert-enricher convention) until it
+ * answers 200, within `timeoutMs`. If the child exits or time runs out, stops it and throws
+ * with the tail of its output.
+ */
+export async function waitReady (name: string, url: string, timeoutMs: number, child: ChildProcess, output: () => string, stop: () => Promise<void>): Promise<void> {
+  try {
+    await waitUntil(`${name} ready at ${url}/-/ready`, timeoutMs, async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`)
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined)
+      return res?.status === 200
+    }, output)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
 function configYaml (opts: PrometheusOptions): string {
   const interval = opts.scrapeInterval ?? '1s'
   // JSON is valid YAML; no YAML library needed to write it.
@@ -147,16 +165,7 @@ export async function startPrometheus (opts: PrometheusOptions): Promise<Running
     return body.data
   }
 
-  try {
-    await waitUntil(`Prometheus ready at ${url}/-/ready`, opts.readyTimeoutMs ?? 30_000, async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${output()}`)
-      const res = await fetch(`${url}/-/ready`).catch(() => undefined)
-      return res?.status === 200
-    })
-  } catch (err) {
-    await stop()
-    throw err
-  }
+  await waitReady('Prometheus', url, opts.readyTimeoutMs ?? 30_000, child, output, stop)
 
   return {
     url,
