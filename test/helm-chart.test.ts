@@ -68,7 +68,9 @@ t.test('values.yaml validates against values.schema.json', async (t) => {
   const ok = validate(chart.values)
   t.ok(ok, 'defaults are valid', { errors: validate.errors })
   for (const overrides of [kpsValues, { catalog: { existingConfigMap: 'team-catalog' } }, { persistence: { enabled: false } },
-    { podDisruptionBudget: { enabled: true, minAvailable: 1 } }, { podDisruptionBudget: { enabled: true, maxUnavailable: '100%' } }]) {
+    { podDisruptionBudget: { enabled: true, minAvailable: 1 } }, { podDisruptionBudget: { enabled: true, maxUnavailable: '100%' } },
+    { runbookBaseUrl: 'https://git.example.com/org/alert-enricher/blob/main/runbooks/' }, { runbookBaseUrl: 'http://alert-enricher.example.com/runbooks' },
+    { adminAuth: { bearerToken: { existingSecret: 'alert-enricher-admin-token', key: 'admin.token' } } }]) {
     const v = valuesOk(overrides)
     t.ok(v.ok, `valid: ${JSON.stringify(overrides)}`, { errors: v.errors })
   }
@@ -96,7 +98,12 @@ t.test('values.schema.json rejects bad values', async (t) => {
     ['a non-string label value', { serviceMonitor: { additionalLabels: { release: 1 } } }, '/serviceMonitor/additionalLabels/release'],
     ['an unknown pull policy', { image: { pullPolicy: 'Sometimes' } }, '/image/pullPolicy'],
     ['a PDB budget in words', { podDisruptionBudget: { maxUnavailable: 'one' } }, '/podDisruptionBudget/maxUnavailable'],
-    ['enabled as a string', { serviceMonitor: { enabled: 'true' } }, '/serviceMonitor/enabled']
+    ['enabled as a string', { serviceMonitor: { enabled: 'true' } }, '/serviceMonitor/enabled'],
+    ['a runbook base URL that is not http(s)', { runbookBaseUrl: 'ftp://files.example.com/runbooks/' }, '/runbookBaseUrl'],
+    ['a runbook base URL without a scheme', { runbookBaseUrl: 'git.example.com/runbooks/' }, '/runbookBaseUrl'],
+    ['an unknown key under adminAuth', { adminAuth: { basicAuth: { username: 'ops' } } }, '/adminAuth'],
+    ['an admin token Secret name that is not a Kubernetes name', { adminAuth: { bearerToken: { existingSecret: 'Admin_Token' } } }, '/adminAuth/bearerToken/existingSecret'],
+    ['an empty admin token key', { adminAuth: { bearerToken: { key: '' } } }, '/adminAuth/bearerToken/key']
   ]
   for (const [why, overrides, path] of bad) {
     t.notOk(validate(mergeValues(chart.values, overrides)), `rejects ${why}`)
@@ -177,7 +184,10 @@ t.test('defaults: a StatefulSet, its Service and ServiceAccount, nothing optiona
   t.equal(env.get('DATA_DIR'), '/data')
   t.equal(env.get('PORT'), '9095')
   t.notOk(env.has('CATALOG_PATH'), 'the image\'s bundled catalog')
+  t.notOk(env.has('RUNBOOK_BASE_URL'), 'the catalog\'s own runbookBaseUrl')
+  t.notOk(env.has('ADMIN_BEARER_TOKEN_FILE'), 'admin routes unauthenticated unless a Secret is named')
   t.notOk(volumeOf(sts, 'secrets'), 'no secrets mounted')
+  t.notOk(mountOf(sts, 'secrets'), 'nor a secrets mount')
   t.equal(at(sts, 'spec', 'template', 'metadata', 'annotations', 'checksum/catalog'), undefined)
   const claim = list(at(sts, 'spec', 'volumeClaimTemplates'))[0]
   t.equal(at(claim, 'metadata', 'name'), 'data')
@@ -245,7 +255,8 @@ t.test('an existing ConfigMap is mounted, not rendered, and hot-reloaded', async
 t.test('notifier and webhook secrets are mounted as files behind *_FILE variables', async (t) => {
   const sts = statefulSet(renderValid(t, {
     notifiers: { existingSecret: 'alert-enricher-notifiers', keys: { SLACK_WEBHOOK_URL_DEPLOYMENTS: '', SLACK_WEBHOOK_URL_PAYMENTS: 'payments' } },
-    webhookAuth: { bearerToken: { existingSecret: 'am-token' } }
+    webhookAuth: { bearerToken: { existingSecret: 'am-token' } },
+    adminAuth: { bearerToken: { existingSecret: 'admin-token' } }
   }))
   const env = envOf(sts)
   const mountPath = String(mountOf(sts, 'secrets')?.mountPath)
@@ -257,12 +268,33 @@ t.test('notifier and webhook secrets are mounted as files behind *_FILE variable
     ['SLACK_WEBHOOK_URL_ALERTS_FILE', 'alert-enricher-notifiers:slack-webhook-url-alerts'],
     ['SLACK_WEBHOOK_URL_INCIDENT_RESPONSE_FILE', 'alert-enricher-notifiers:slack-webhook-url-incident-response'],
     ['SLACK_WEBHOOK_URL_PAYMENTS_FILE', 'alert-enricher-notifiers:payments'],
-    ['WEBHOOK_BEARER_TOKEN_FILE', 'am-token:token']
+    ['WEBHOOK_BEARER_TOKEN_FILE', 'am-token:token'],
+    ['ADMIN_BEARER_TOKEN_FILE', 'admin-token:token']
   ]
   for (const [name, secretKey] of expected) t.equal(items.get(String(env.get(name))), secretKey, `${name} points at ${secretKey}`)
   t.notOk(env.has('SLACK_WEBHOOK_URL_DEPLOYMENTS_FILE'), 'an emptied key is not mounted')
   t.equal(items.size, expected.length, 'nothing else mounted')
-  for (const name of ['PAGERDUTY_ROUTING_KEY', 'SLACK_WEBHOOK_URL_ALERTS', 'WEBHOOK_BEARER_TOKEN']) t.notOk(env.has(name), `${name} itself is never set from values`)
+  for (const name of ['PAGERDUTY_ROUTING_KEY', 'SLACK_WEBHOOK_URL_ALERTS', 'WEBHOOK_BEARER_TOKEN', 'ADMIN_BEARER_TOKEN']) t.notOk(env.has(name), `${name} itself is never set from values`)
+})
+
+t.test('the admin token alone mounts the secrets volume, from its own Secret and key', async (t) => {
+  const sts = statefulSet(renderValid(t, { adminAuth: { bearerToken: { existingSecret: 'alert-enricher-admin', key: 'admin.token' } } }))
+  const env = envOf(sts)
+  const mount = mountOf(sts, 'secrets')
+  t.equal(mount?.readOnly, true)
+  t.equal(env.get('ADMIN_BEARER_TOKEN_FILE'), `${String(mount?.mountPath)}/admin/bearer-token`)
+  const projected = at(volumeOf(sts, 'secrets'), 'projected') as Obj
+  t.equal(projected.defaultMode, 288, '0440, like the other secrets')
+  t.same(list(projected.sources), [{ secret: { name: 'alert-enricher-admin', items: [{ key: 'admin.token', path: 'admin/bearer-token' }] } }], 'only the admin token')
+  for (const name of ['ADMIN_BEARER_TOKEN', 'WEBHOOK_BEARER_TOKEN_FILE', 'PAGERDUTY_ROUTING_KEY_FILE']) t.notOk(env.has(name), `${name} not set`)
+})
+
+t.test('runbookBaseUrl becomes RUNBOOK_BASE_URL only when set', async (t) => {
+  const url = 'https://git.example.com/org/alert-enricher/blob/main/runbooks/'
+  t.equal(envOf(statefulSet(renderValid(t, { runbookBaseUrl: url }))).get('RUNBOOK_BASE_URL'), url)
+  t.notOk(envOf(statefulSet(renderValid(t, { runbookBaseUrl: '' }))).has('RUNBOOK_BASE_URL'), 'empty: not set, the catalog\'s own applies')
+  const names = list(container(statefulSet(renderValid(t, { runbookBaseUrl: url }))).env).map((e) => e.name)
+  t.equal(names.filter((n) => n === 'RUNBOOK_BASE_URL').length, 1, 'set once')
 })
 
 t.test('basic auth needs a username; the template says so if the schema is bypassed', async (t) => {
@@ -342,10 +374,22 @@ t.test('NOTES.txt renders for every configuration', async (t) => {
   t.match(notes, 'http://alert-enricher.monitoring.svc:9095/webhook')
   t.match(notes, /WARNING: \/webhook accepts unauthenticated requests/)
   t.match(notes, /bundled in the image/)
-  const full = renderChart(chart, { ...kpsValues, notifiers: { existingSecret: 'n' }, webhookAuth: { bearerToken: { existingSecret: 'tok' } }, catalog: { existingConfigMap: 'c' } }).notes
+  t.match(notes, /WARNING: \/api\/v1\/deliveries, replay and POST \/-\/reload accept unauthenticated requests/)
+  t.match(notes, /Set runbookBaseUrl/)
+  const full = renderChart(chart, {
+    ...kpsValues,
+    notifiers: { existingSecret: 'n' },
+    webhookAuth: { bearerToken: { existingSecret: 'tok' } },
+    adminAuth: { bearerToken: { existingSecret: 'admin-tok' } },
+    catalog: { existingConfigMap: 'c' },
+    runbookBaseUrl: 'https://git.example.com/runbooks/'
+  }).notes
   t.match(full, /credentials_file/)
   t.match(full, /PAGERDUTY_ROUTING_KEY <- key "pagerduty-routing-key"/)
   t.match(full, /hot-reloaded/)
+  t.match(full, "get secret admin-tok -o jsonpath='{.data.token}'")
+  t.match(full, 'curl -s -H "Authorization: Bearer $TOKEN" localhost:9095/api/v1/deliveries?state=dead')
+  t.match(full, 'Runbook links resolve against https://git.example.com/runbooks/')
   t.notMatch(full, /WARNING/)
   t.match(renderChart(chart, { prometheusRule: { enabled: true }, persistence: { enabled: false } }).notes, /AlertEnricherDown fires[\s\S]*persistence is disabled/)
 })

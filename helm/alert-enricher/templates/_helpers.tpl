@@ -70,7 +70,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.catalog.content .Values.catalog.existingConfigMap }}true{{ end }}
 {{- end }}
 
-{{/* Whether any Secret is mounted (notifier credentials or webhook auth). */}}
+{{/* Whether any Secret is mounted (notifier credentials, webhook or admin auth). */}}
 {{- define "alert-enricher.hasSecrets" -}}
-{{- if or .Values.notifiers.existingSecret .Values.webhookAuth.bearerToken.existingSecret .Values.webhookAuth.basicAuth.existingSecret }}true{{ end }}
+{{- if or .Values.notifiers.existingSecret .Values.webhookAuth.bearerToken.existingSecret .Values.webhookAuth.basicAuth.existingSecret .Values.adminAuth.bearerToken.existingSecret }}true{{ end }}
 {{- end }}
