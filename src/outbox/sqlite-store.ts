@@ -1,17 +1,18 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib'
 import { PRIORITIES } from '../config/catalog-schema.js'
 import type { DestinationType } from '../enrich/types.js'
 import type { FailureReason } from '../notify/result.js'
+import { decodeBody, encodeBody } from './body-codec.js'
 import { createGroupCommitter } from './group-commit.js'
+import { createRecentKeys } from './recent-keys.js'
 import {
   priorityFromRank, priorityRank,
   type ClaimOptions, type Delivery, type DeliveryState, type EnqueueItem, type EnqueueResult,
   type OutboxStats, type RetryDeadResult, type Store
 } from './store.js'
+import { createWalSync } from './wal-sync.js'
 
 export interface SqliteStoreConfig {
   // Directory holding outbox.sqlite (created if missing), or ':memory:' for tests.
@@ -22,7 +23,7 @@ export interface SqliteStoreConfig {
   idempotencyWindowMs?: number
   // What commits holding enqueues (what /webhook answers 2xx for) survive before they
   // resolve. FULL (default): power loss / OS crash; the WAL is fsynced first, off the event
-  // loop (createWalSync below), one fsync per wave of batches. NORMAL: process crash (SIGKILL)
+  // loop (wal-sync.ts), one fsync per wave of batches. NORMAL: process crash (SIGKILL)
   // only: the rows are in the OS page cache, not yet on disk. Both keep the architecture's
   // "a killed process loses nothing it answered 2xx for". Bookkeeping commits (claims, marks)
   // are never synced before resolving: see group-commit.ts. (env OUTBOX_SYNCHRONOUS)
@@ -75,7 +76,7 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, destination, pri
 CREATE INDEX IF NOT EXISTS deliveries_state_updated ON deliveries (state, updated_at);
 -- Gauges: pending count and oldest age per priority, read from the index alone.
 CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (state, priority, received_at);
--- Reloading the idempotency window at start (see createRecentKeys). created_at only grows, so
+-- Reloading the idempotency window at start (see recent-keys.ts). created_at only grows, so
 -- inserts append to this index; an index on the random idempotency key itself dirtied one
 -- page per insert and was the costliest part of /webhook's commit.
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (created_at);
@@ -183,7 +184,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       priority: priorityFromRank(r.priority),
       idempotencyKey: r.idempotency_key,
       groupKey: r.group_key,
-      body: JSON.parse(typeof r.body === 'string' ? r.body : brotliDecompressSync(r.body).toString('utf8')) as unknown,
+      body: decodeBody(r.body),
       state: r.state,
       attempts: r.attempts,
       nextAttemptAt: r.next_attempt_at,
@@ -204,7 +205,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     const rows = items.map((item) => {
       let body = serialised.get(item.body)
       if (body === undefined) {
-        body = storedBody(JSON.stringify(item.body) ?? 'null')
+        body = encodeBody(JSON.stringify(item.body) ?? 'null')
         serialised.set(item.body, body)
       }
       return { item, body, rank: priorityRank(item.priority) }
@@ -358,73 +359,4 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       db.close()
     }
   }
-}
-
-// FULL durability without blocking the event loop. SQLite's own synchronous=FULL, in WAL
-// mode, means exactly one thing more than NORMAL: fsync the WAL at every commit. Commits
-// here run with NORMAL (write() the WAL frames into the page cache, no fsync) and then this
-// fdatasyncs the same WAL file on libuv's thread pool before any durable caller is answered,
-// so a webhook is still answered 2xx only once its rows are on disk. A sync covers every
-// frame written before it started (fsync acts on the file, not the descriptor); checkpoints
-// still fsync the WAL and the database themselves, as in NORMAL. While the disk flushes, the
-// event loop keeps parsing, enriching and committing the next batch.
-function createWalSync (path: string): { sync: () => Promise<void>, close: () => Promise<void> } {
-  let handle: FileHandle | null = null
-  return {
-    async sync () {
-      // Opened lazily: the WAL exists once something was committed. SQLite keeps the same
-      // file (it rewinds, never deletes it) while this connection is open.
-      handle ??= await open(path, 'r')
-      await handle.datasync()
-    },
-    async close () {
-      await handle?.close()
-      handle = null
-    }
-  }
-}
-
-// The idempotency window in memory: key → when it expires. Every key is also in its delivery
-// row (idempotency_key, created_at), so the window survives restarts: the store reloads it
-// from there at start. Writers are serialised by the group committer, so this map and the
-// committed rows agree: keys are claimed inside the transaction and released if it rolls back.
-// Size: the keys enqueued within one window (a Map in insertion order, pruned from the front).
-function createRecentKeys (windowMs: number): {
-  claim: (key: string, now: number) => boolean
-  release: (keys: readonly string[], now: number) => void
-  prune: (now: number) => void
-} {
-  const expiries = new Map<string, number>()
-  return {
-    // True (and the key is now taken) unless it was taken within the window.
-    claim (key, now) {
-      const expires = expiries.get(key)
-      if (expires !== undefined && expires > now) return false
-      expiries.delete(key) // re-append, keeping the map ordered by expiry
-      expiries.set(key, now + windowMs)
-      return true
-    },
-    release (keys, now) {
-      for (const key of keys) if (expiries.get(key) === now + windowMs) expiries.delete(key)
-    },
-    // Insertion order is expiry order (unless the clock stepped back: then pruning just waits).
-    prune (now) {
-      for (const [key, expires] of expiries) {
-        if (expires > now) break
-        expiries.delete(key)
-      }
-    }
-  }
-}
-
-// Bodies above this size are stored brotli-compressed (a BLOB; smaller ones stay TEXT, and
-// rows written before compression existed read back unchanged). A 20-alert group is ~32 KB of
-// repetitive JSON that compresses ~25×, and bytes written (WAL, then checkpoint) dominate the
-// cost of its commit. Compression is synchronous (~120 µs for 20 alerts): on the thread pool it
-// measured slower, and it would let two webhooks of one group be enqueued out of order.
-const COMPRESS_ABOVE_CHARS = 8 * 1024
-const BROTLI_FAST = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1, [zlibConstants.BROTLI_PARAM_MODE]: zlibConstants.BROTLI_MODE_TEXT } }
-
-function storedBody (json: string): string | Buffer {
-  return json.length <= COMPRESS_ABOVE_CHARS ? json : brotliCompressSync(json, BROTLI_FAST)
 }
