@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
+import { sha256Hex } from '../sha256.js'
 import { parseCatalog, type Catalog, type CatalogResult } from './catalog.js'
 import { formatProblem, type Problem } from './problems.js'
 
@@ -55,7 +55,7 @@ type Read = { ok: true, text: string, digest: string } | { ok: false, problem: P
 export function createCatalogHolder (path: string, initial: Catalog, initialText: string, deps: CatalogHolderDeps): CatalogHolder {
   const readText = deps.readText ?? ((p: string) => readFile(p, 'utf8'))
   let catalog = initial
-  let loadedDigest = hash(initialText) // the text `catalog` was parsed from
+  let loadedDigest = sha256Hex(initialText) // the text `catalog` was parsed from
   let seenDigest = loadedDigest        // the last text read, good or bad (or the read error)
   let pending: Promise<unknown> = Promise.resolve()
   let watcher: FSWatcher | undefined
@@ -73,7 +73,7 @@ export function createCatalogHolder (path: string, initial: Catalog, initialText
   async function read (): Promise<Read> {
     try {
       const text = await readText(path)
-      return { ok: true, text, digest: hash(text) }
+      return { ok: true, text, digest: sha256Hex(text) }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? String(err)
       return { ok: false, problem: { file: path, line: 1, col: 1, message: `cannot read catalog: ${code}` }, digest: `error:${code}` }
@@ -147,8 +147,4 @@ function markLoaded (metrics: Metrics, catalog: Catalog, now: Date): void {
   metrics.catalogEntries.set(catalog.entries.length)
   metrics.catalogLastReloadSuccessful.set(1)
   metrics.catalogLastReloadSuccessTimestamp.set(now.getTime() / 1000)
-}
-
-function hash (text: string): string {
-  return createHash('sha256').update(text).digest('hex')
 }

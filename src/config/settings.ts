@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { DEFAULT_PAGERDUTY_EVENTS_URL } from '../notify/pagerduty/notifier.js'
 import { resolveSecret } from './secrets.js'
 
 // Process settings from the environment (shared/design/interface.md). Every secret also
@@ -70,7 +71,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     ...(username !== undefined && username !== '' && password !== undefined ? { webhookBasicAuth: { username, password } } : {}),
     ...(adminToken !== undefined ? { adminToken } : {}),
     webhookBodyLimitBytes: int(env, 'WEBHOOK_BODY_LIMIT_BYTES', 4 * 1024 * 1024),
-    pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? 'https://events.pagerduty.com/v2/enqueue',
+    pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? DEFAULT_PAGERDUTY_EVENTS_URL,
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),
     notifyTimeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 10_000),
     maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400),

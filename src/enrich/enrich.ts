@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import type { WebhookAlert, WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
+import { sha256Hex } from '../sha256.js'
 import { highestPriority, type PriorityName } from '../config/catalog-schema.js'
 import { resolveRunbookUrl, silenceUrl, sourceUrl } from './links.js'
 import { computeSla } from './sla.js'
@@ -85,10 +85,6 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     startsAt: alert.startsAt,
     endsAt: alert.endsAt
   }
-}
-
-export function sha256Hex (text: string): string {
-  return createHash('sha256').update(text).digest('hex')
 }
 
 // The SLA clock starts when the alert started; a missing/zero start (seen from some

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { highestPriority, type Destination } from '../config/catalog-schema.js'
+import { sha256Hex } from '../sha256.js'
 import type { EnrichedGroup, Notification } from '../enrich/types.js'
 import { renderPagerDutyEvent, type PagerDutyEvent } from './pagerduty/render.js'
 import { renderSlackMessage, type SlackMessage } from './slack/render.js'
@@ -78,5 +78,5 @@ function alertStates (group: EnrichedGroup): string {
 
 // Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
 function keyFor (destination: string, group: EnrichedGroup, states: string): string {
-  return createHash('sha256').update(`[${JSON.stringify(destination)},${JSON.stringify(group.groupKey)},${JSON.stringify(group.status)},${states}]`).digest('hex')
+  return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(group.groupKey)},${JSON.stringify(group.status)},${states}]`)
 }
