@@ -12,7 +12,7 @@ import { createDispatcher } from './outbox/dispatcher.js'
 import type { RateLimit } from './outbox/rate-limit.js'
 import { createSqliteStore } from './outbox/sqlite-store.js'
 import { createIntake } from './outbox/intake.js'
-import type { EnrichedGroup } from './enrich/types.js'
+import { materialise } from './notify/queued.js'
 
 // The composition root: settings → catalog → store → notifiers → dispatcher → HTTP, and the
 // process lifecycle (SIGTERM drains in-flight sends, SIGHUP reloads the catalog).
@@ -72,7 +72,10 @@ export async function serve (env: Env): Promise<void> {
     store,
     send: async (delivery) => {
       const d = destinations.get(delivery.destination)
-      return d !== undefined ? await d.send(delivery.body as EnrichedGroup) : { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
+      if (d === undefined) return { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
+      const group = materialise(delivery.body, delivery.receivedAt, catalog.current())
+      if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook (written by an older build?); nothing to render` }
+      return await d.send(group)
     },
     now: () => Date.now(),
     metrics,

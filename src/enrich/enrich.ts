@@ -1,7 +1,7 @@
 import type { WebhookAlert, WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
 import { sha256Hex } from '../sha256.js'
-import { highestPriority, type PriorityName } from '../config/catalog-schema.js'
+import { highestPriority, type CatalogEntry, type PriorityName } from '../config/catalog-schema.js'
 import { resolveRunbookUrl, silenceUrl, sourceUrl } from './links.js'
 import { computeSla } from './sla.js'
 import type { EnrichedAlert, EnrichedGroup, Sla } from './types.js'
@@ -12,7 +12,6 @@ import type { EnrichedAlert, EnrichedGroup, Sla } from './types.js'
 export function enrichGroup (payload: WebhookPayload, catalog: Catalog, now: Date): EnrichedGroup {
   const memo = newEnrichMemo()
   const alerts = payload.alerts.map((alert) => enrichAlert(alert, payload, catalog, now, memo))
-  const firing = alerts.filter((a) => a.status === 'firing')
   return {
     groupKey: payload.groupKey,
     groupKeyHash: sha256Hex(payload.groupKey),
@@ -23,9 +22,34 @@ export function enrichGroup (payload: WebhookPayload, catalog: Catalog, now: Dat
     groupLabels: payload.groupLabels,
     commonLabels: payload.commonLabels,
     commonAnnotations: payload.commonAnnotations,
-    priority: highestPriority((firing.length > 0 ? firing : alerts).map((a) => a.priority)),
+    priority: groupPriority(alerts),
     alerts
   }
+}
+
+// A group's priority: the highest among its firing alerts, or among all of them once resolved.
+export function groupPriority (alerts: ReadonlyArray<{ status: string, priority: PriorityName }>): PriorityName {
+  const firing = alerts.filter((a) => a.status === 'firing')
+  return highestPriority((firing.length > 0 ? firing : alerts).map((a) => a.priority))
+}
+
+// The routing half of enrichment: which entry matches, the priority it gives and where it
+// goes. /webhook needs only this before answering; the rest is derived when the delivery is
+// rendered (notify/queued.ts).
+export interface AlertClass {
+  entry: CatalogEntry | undefined
+  priority: PriorityName
+  destinations: string[]
+}
+
+export function classifyAlert (labels: WebhookAlert['labels'], catalog: Catalog): AlertClass {
+  const doc = catalog.doc
+  const entry = catalog.findEntry(labels)?.entry
+  const severity = labels.severity
+  const priority: PriorityName = entry?.priority ??
+    (severity !== undefined ? doc.severityPriority[severity.toLowerCase()] : undefined) ??
+    doc.defaults.priority
+  return { entry, priority, destinations: entry?.destinations ?? doc.priorities[priority].destinations }
 }
 
 // Work shared by the alerts of one group: they usually share a start time (business-hours
@@ -39,11 +63,8 @@ export function newEnrichMemo (): EnrichMemo {
 export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catalog: Catalog, now: Date, memo = newEnrichMemo()): EnrichedAlert {
   const doc = catalog.doc
   const labels = alert.labels
-  const matchedEntry = catalog.findEntry(labels)?.entry
+  const { entry: matchedEntry, priority, destinations } = classifyAlert(labels, catalog)
   const severity = labels.severity ?? null
-  const priority: PriorityName = matchedEntry?.priority ??
-    (severity !== null ? doc.severityPriority[severity.toLowerCase()] : undefined) ??
-    doc.defaults.priority
   const policy = doc.priorities[priority]
   const start = alertStart(alert.startsAt, now)
   const slaKey = `${priority}|${start.getTime()}`
@@ -79,7 +100,7 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     links: matchedEntry?.links ?? [],
     silenceUrl: silenceUrl(payload.externalURL, labels),
     sourceUrl: sourceUrl(alert.generatorURL),
-    destinations: matchedEntry?.destinations ?? policy.destinations,
+    destinations,
     labels,
     annotations: alert.annotations,
     startsAt: alert.startsAt,

@@ -1,38 +1,67 @@
-import { highestPriority, type Destination } from '../config/catalog-schema.js'
+import type { AlertStatus } from '../alertmanager/webhook.js'
+import { highestPriority, type Destination, type PriorityName } from '../config/catalog-schema.js'
 import { sha256Hex } from '../sha256.js'
-import type { EnrichedGroup, Notification } from '../enrich/types.js'
+import type { EnrichedAlert, EnrichedGroup, Notification } from '../enrich/types.js'
 import { renderPagerDutyEvent, type PagerDutyEvent } from './pagerduty/render.js'
 import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
-// Step 3 of the flow, in two halves. routeGroup is what the webhook path runs: one delivery
-// per destination an alert is routed to, carrying only that destination's alerts (cheap, so
-// /webhook stays fast). renderBody turns a routed sub-group into the wire body; the dispatcher
-// runs it at send time (so "respond within N min" is relative to the send) and the preview runs
-// both halves via planNotifications.
+// Step 3 of the flow, in two halves. Routing (routeAlerts) decides which alerts go to which
+// destination and each delivery's idempotency key; the webhook path runs it on classified
+// alerts and queues the webhook as received (notify/queued.ts). renderBody turns an enriched
+// sub-group into the wire body; the dispatcher runs it at send time (so "respond within N min"
+// is relative to the send) and the preview runs both halves via planNotifications.
 
-export function routeGroup (group: EnrichedGroup, destinations: Record<string, Destination>): Notification[] {
+// What routing needs of an alert: enriched alerts (preview) and the webhook path's classified
+// alerts (notify/queued.ts) both have it, so both route through routeAlerts.
+export interface RoutableAlert {
+  fingerprint: string
+  status: AlertStatus
+  priority: PriorityName
+  destinations: readonly string[]
+}
+
+export interface Route<A extends RoutableAlert> {
+  destination: string
+  type: Destination['type']
+  /** The alerts routed there, in payload order. */
+  alerts: A[]
+  /** Every alert of the group goes there (the usual case). */
+  whole: boolean
+  status: AlertStatus
+  priority: PriorityName
+  idempotencyKey: string
+}
+
+export function routeAlerts<A extends RoutableAlert> (
+  groupKey: string, groupPriority: PriorityName, alerts: readonly A[], destinations: Record<string, Destination>
+): Array<Route<A>> {
   // Sorted ids: the same group always yields the same order, whatever the alert order.
-  const ids = [...new Set(group.alerts.flatMap((a) => a.destinations))].sort()
-  const out: Notification[] = []
-  // Destinations routed every alert (the usual case) share one sub-group object, so the
-  // outbox serialises it once. Bodies are read-only from here on.
-  let whole: { sub: EnrichedGroup, states: string } | undefined
+  const ids = [...new Set(alerts.flatMap((a) => a.destinations))].sort()
+  const out: Array<Route<A>> = []
+  let wholeStates: string | undefined
   for (const id of ids) {
     // Own-property lookup: an id like "constructor" must not find Object.prototype members.
     const dest = Object.prototype.hasOwnProperty.call(destinations, id) ? destinations[id] : undefined
     if (dest === undefined) continue // the catalog loader rejects unknown ids; nothing to send to
-    let sub = subGroup(group, id)
-    let states: string
-    if (sub.alerts.length === group.alerts.length) {
-      whole ??= { sub, states: alertStates(sub) }
-      sub = whole.sub
-      states = whole.states
-    } else {
-      states = alertStates(sub)
-    }
-    out.push({ destination: id, type: dest.type, priority: sub.priority, idempotencyKey: keyFor(id, sub, states), body: sub })
+    const routed = alerts.filter((a) => a.destinations.includes(id))
+    const whole = routed.length === alerts.length
+    const states = whole ? (wholeStates ??= alertStates(routed)) : alertStates(routed)
+    const { status, priority } = routedState(routed, groupPriority)
+    out.push({ destination: id, type: dest.type, alerts: routed, whole, status, priority, idempotencyKey: keyFor(id, groupKey, status, states) })
   }
   return out
+}
+
+// One delivery per destination an alert is routed to, carrying only that destination's
+// alerts as an enriched sub-group (what the preview renders).
+export function routeGroup (group: EnrichedGroup, destinations: Record<string, Destination>): Notification[] {
+  return routeAlerts(group.groupKey, group.priority, group.alerts, destinations).map((r) => ({
+    destination: r.destination,
+    type: r.type,
+    priority: r.priority,
+    idempotencyKey: r.idempotencyKey,
+    body: subGroup(group, r.alerts)
+  }))
 }
 
 export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: { now: Date, clientUrl?: string }): SlackMessage | PagerDutyEvent {
@@ -53,30 +82,27 @@ export function planNotifications (
   }))
 }
 
-// The alerts routed to one destination, with status and priority recomputed for them alone.
-// Labels common to the whole group are still common to any part of it, so they stay.
-export function subGroup (group: EnrichedGroup, destination: string): EnrichedGroup {
-  const alerts = group.alerts.filter((a) => a.destinations.includes(destination))
+// The alerts routed to one destination as a group, with status and priority recomputed for
+// them alone. Labels common to the whole group are still common to any part of it, so they stay.
+export function subGroup (group: EnrichedGroup, alerts: EnrichedAlert[]): EnrichedGroup {
+  return { ...group, alerts, ...routedState(alerts, group.priority) }
+}
+
+function routedState (alerts: readonly RoutableAlert[], groupPriority: PriorityName): { status: AlertStatus, priority: PriorityName } {
   return {
-    ...group,
-    alerts,
     status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
-    priority: highestPriority(alerts.map((a) => a.priority), group.priority)
+    priority: highestPriority(alerts.map((a) => a.priority), groupPriority)
   }
 }
 
 // Same destination, group, status and alert states → same key: Alertmanager retries and HA
 // duplicates collapse in the outbox, while any change in what fires makes a new delivery.
-export function idempotencyKey (destination: string, group: EnrichedGroup): string {
-  return keyFor(destination, group, alertStates(group))
-}
-
 // The sorted alert states as JSON (computed once per sub-group, shared by its destinations).
-function alertStates (group: EnrichedGroup): string {
-  return JSON.stringify(group.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort())
+function alertStates (alerts: readonly RoutableAlert[]): string {
+  return JSON.stringify(alerts.map((a) => `${a.fingerprint}:${a.status}`).sort())
 }
 
 // Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
-function keyFor (destination: string, group: EnrichedGroup, states: string): string {
-  return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(group.groupKey)},${JSON.stringify(group.status)},${states}]`)
+function keyFor (destination: string, groupKey: string, status: AlertStatus, states: string): string {
+  return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(groupKey)},${JSON.stringify(status)},${states}]`)
 }

@@ -1,14 +1,13 @@
-import type { EnrichedGroup, Notification } from '../enrich/types.js'
 import type { Metrics } from '../metrics.js'
 import type { Intake } from '../routes/webhook.js'
-import type { Store } from './store.js'
+import type { EnqueueItem, Store } from './store.js'
 
 // Step 4: planned notifications into the outbox in one (group-committed) transaction.
 // Destinations without a secret are stored as `skipped` so they stay visible.
 export function createIntake (deps: { store: Store, metrics: Metrics, isConfigured: (destination: string) => boolean, onEnqueued: () => void }): Intake {
-  return async (group: EnrichedGroup, notifications: Notification[], receivedAt: number) => {
+  return async (groupKey: string, notifications: ReadonlyArray<Omit<EnqueueItem, 'groupKey'>>, receivedAt: number) => {
     if (notifications.length === 0) return { enqueued: 0, duplicates: 0, skipped: 0 }
-    const items = notifications.map((n) => ({ ...n, groupKey: group.groupKey, ...(deps.isConfigured(n.destination) ? {} : { skip: true }) }))
+    const items = notifications.map((n): EnqueueItem => ({ ...n, groupKey, ...(deps.isConfigured(n.destination) ? {} : { skip: true }) }))
     const result = await deps.store.enqueue(items, { receivedAt })
     const pending = result.inserted.filter((d) => d.state === 'pending').length
     for (const d of result.inserted) {

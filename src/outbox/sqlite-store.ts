@@ -5,6 +5,7 @@ import { PRIORITIES } from '../config/catalog-schema.js'
 import type { DestinationType } from '../enrich/types.js'
 import type { FailureReason } from '../notify/result.js'
 import { decodeBody, encodeBody } from './body-codec.js'
+import { BACKSTOP_AUTOCHECKPOINT_PAGES, createCheckpointer } from './checkpointer.js'
 import { createGroupCommitter } from './group-commit.js'
 import { createRecentKeys } from './recent-keys.js'
 import {
@@ -34,6 +35,8 @@ export interface SqliteStoreDeps {
   now: () => number
   // Observes each group commit (tests count transactions with it).
   onCommit?: (info: { operations: number, durable: boolean }) => void
+  // A background WAL checkpoint failed (the writer's own checkpoint then takes over).
+  onCheckpointError?: (message: string) => void
 }
 
 // Enqueues and operator replays must survive what the caller was told; claims and outcome
@@ -170,10 +173,17 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   const startedAt = deps.now()
   for (const [key, createdAt] of q.recentKeys.iterate(startedAt - windowMs) as Iterable<[string, number]>) recent.claim(key, createdAt)
 
+  const checkpointer = walMode && file !== ':memory:'
+    ? createCheckpointer(file, { onError: (message) => deps.onCheckpointError?.(message) })
+    : null
+  if (checkpointer !== null) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`)
   const committer = createGroupCommitter(db, {
     durableSynchronous: durability,
     ...(wal !== null ? { syncDurable: wal.sync } : {}),
-    ...(deps.onCommit !== undefined ? { onCommit: deps.onCommit } : {})
+    onCommit: (info) => {
+      checkpointer?.committed()
+      deps.onCommit?.(info)
+    }
   })
 
   function toDelivery (r: Row): Delivery {
@@ -200,13 +210,15 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   async function enqueue (items: readonly EnqueueItem[], opts: { receivedAt: number }): Promise<EnqueueResult> {
     const now = deps.now()
     // Serialise before joining the shared transaction: a bad body fails only its own caller.
-    // Destinations sharing a body object (routeGroup's common case) share its serialisation.
+    // Deliveries sharing a body (the usual case: every alert to every destination) share its
+    // serialisation and compression.
     const serialised = new Map<unknown, string | Buffer>()
     const rows = items.map((item) => {
-      let body = serialised.get(item.body)
+      const source = item.bodyJson ?? item.body
+      let body = serialised.get(source)
       if (body === undefined) {
-        body = encodeBody(JSON.stringify(item.body) ?? 'null')
-        serialised.set(item.body, body)
+        body = encodeBody(item.bodyJson ?? JSON.stringify(item.body) ?? 'null')
+        serialised.set(source, body)
       }
       return { item, body, rank: priorityRank(item.priority) }
     })
@@ -355,6 +367,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     fatal: () => committer.fatal(),
     async close () {
       await committer.close()
+      await checkpointer?.close()
       await wal?.close()
       db.close()
     }

@@ -37,7 +37,11 @@ export type Delivery = Static<typeof Delivery>
 // whose secret is unset: stored directly as `skipped` (reason not_configured), never sent.
 export const EnqueueItem = Type.Composite([
   Notification,
-  Type.Object({ groupKey: Type.String(), skip: Type.Optional(Type.Boolean()) })
+  Type.Object({
+    groupKey: Type.String(),
+    skip: Type.Optional(Type.Boolean()),
+    bodyJson: Type.Optional(Type.String({ description: 'the body already serialised as JSON; stored instead of `body`' }))
+  })
 ])
 export type EnqueueItem = Static<typeof EnqueueItem>
 
