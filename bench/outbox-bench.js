@@ -1,6 +1,7 @@
 // Outbox + dispatcher figures (issue 3), against in-process senders so the numbers are the
 // outbox's own: SQLite in a temp DATA_DIR, synchronous=FULL, group commit, real timers.
-//   drain      deliveries/s to a sender that never limits (goal ≥ 2,000/s)
+//   drain      deliveries/s to a sender that never limits, each enriched and rendered from its
+//              queued webhook first as the service does (goal ≥ 2,000/s)
 //   p0-latency p99 time for a new P0 page to be sent with 5,000 P3s queued behind
 //              PagerDuty's rate limit (goal < 1 s over 100 pages)
 //   rss        peak RSS of a fresh process holding 100,000 pending deliveries (goal ≤ 200 MB)
@@ -14,24 +15,34 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { setImmediate } from 'node:timers'
+import { readFileSync } from 'node:fs'
+import { parseCatalog } from '../dist/config/catalog.js'
 import { createMetrics } from '../dist/metrics.js'
+import { renderBody } from '../dist/notify/plan.js'
+import { materialise, queuedWebhookJson } from '../dist/notify/queued.js'
 import { createDispatcher } from '../dist/outbox/dispatcher.js'
 import { createSqliteStore } from '../dist/outbox/sqlite-store.js'
 
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// A PagerDuty-event-sized body (~1.5 KB), never holding a secret.
-function body (n) {
-  return {
-    event_action: 'trigger',
-    dedup_key: `bench-${n}`,
-    payload: { summary: `HighErrorRate on api-${n}: 5xx ratio above 5% for 10m`, severity: 'info', source: 'alert-enricher', custom_details: { runbook: 'https://example.invalid/runbooks/http.md#high-error-rate', note: 'x'.repeat(1_200) } }
-  }
-}
+// What /webhook queues: a captured 1-alert Alertmanager webhook as received, routed whole.
+const catalogPath = fileURLToPath(new URL('../rules/catalog.yaml', import.meta.url))
+const parsedCatalog = parseCatalog(readFileSync(catalogPath, 'utf8'), catalogPath)
+if (!parsedCatalog.ok) throw new Error('bundled catalog invalid')
+const catalog = parsedCatalog.catalog
+const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/alertmanager/firing-single-warning.json', import.meta.url), 'utf8'))
 
 function item (n, over = {}) {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P3', idempotencyKey: `bench-${n}`, groupKey: `g${n}`, body: body(n), ...over }
+  const payload = { ...fixture, groupKey: `{}:{alertname="bench", n="${n}"}` }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P3', idempotencyKey: `bench-${n}`, groupKey: payload.groupKey, body: undefined, bodyJson: queuedWebhookJson(null, JSON.stringify(payload)), ...over }
+}
+
+// What the service does before the HTTP post: enrich the queued webhook, render the event.
+function renderQueued (d) {
+  const group = materialise(d.body, d.receivedAt, catalog)
+  if (group === undefined) throw new Error(`delivery ${d.id} holds no queued webhook`)
+  return renderBody(group, 'pagerduty-platform', { type: 'pagerduty', routingKey: { env: 'X' } }, { now: new Date() })
 }
 
 async function withStore (fn) {
@@ -66,7 +77,8 @@ export async function benchDrain ({ count = 20_000 } = {}) {
       metrics: createMetrics({ defaultMetrics: false }),
       logger: silent,
       now: Date.now,
-      send: async () => {
+      send: async (d) => {
+        renderQueued(d)
         await new Promise((resolve) => setImmediate(resolve))
         if (++sent === count) resolveDone()
         return { ok: true, status: 202 }
@@ -152,10 +164,13 @@ export async function benchPeakRss ({ count = 100_000 } = {}) {
 // The same sends straight from memory with the dispatcher's concurrency: what the outbox costs.
 async function drainFromMemory ({ count = 20_000, concurrency = 16 } = {}) {
   let next = 0
+  const queued = item(0)
+  const delivery = { id: 1, body: JSON.parse(queued.bodyJson), receivedAt: Date.now() }
   const started = performance.now()
   const worker = async () => {
     while (next < count) {
       next++
+      renderQueued(delivery)
       await new Promise((resolve) => setImmediate(resolve))
     }
   }

@@ -1,6 +1,7 @@
 // A server for the webhook benchmark, run as a child process so the load generator does not
 // share its event loop. Modes: `baseline` (bare Fastify: parse + schema-validate the same
-// bodies) and `service` (the real app: auth off, enrich, plan, durable outbox commit).
+// bodies), `service` (the real app: auth off, classify, route, durable outbox commit) and
+// `no-outbox` (the real app with an intake that stores nothing).
 import Fastify from 'fastify'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +22,7 @@ let cleanup = async () => {}
 if (mode === 'baseline') {
   app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 })
   app.post('/webhook', { schema: { body: WebhookPayload } }, async () => ({ status: 'accepted' }))
-} else if (mode === 'service') {
+} else if (mode === 'service' || mode === 'no-outbox') {
   const path = 'rules/catalog.yaml'
   const text = readFileSync(path, 'utf8')
   const parsed = parseCatalog(text, path)
@@ -31,11 +32,15 @@ if (mode === 'baseline') {
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-bench-'))
   // OUTBOX_SYNCHRONOUS=NORMAL measures the same path without the per-commit fsync.
   const store = createSqliteStore({ dataDir, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
-  const intake = createIntake({ store, metrics, isConfigured: () => true, onEnqueued: () => {} })
+  // no-outbox: the same app, but intake answers at once without storing anything — how close
+  // a store that cost nothing would get (a diagnostic, not a mode the service has).
+  const intake = mode === 'no-outbox'
+    ? async (_groupKey, notifications) => ({ enqueued: notifications.length, duplicates: 0, skipped: 0 })
+    : createIntake({ store, metrics, isConfigured: () => true, onEnqueued: () => {} })
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {
-  throw new Error(`usage: server.js baseline|service (got ${mode})`)
+  throw new Error(`usage: server.js baseline|service|no-outbox (got ${mode})`)
 }
 
 await app.listen({ port: 0, host: '127.0.0.1' })

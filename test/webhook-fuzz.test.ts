@@ -14,7 +14,13 @@ const mutatedPayload = fc.record({
   value: fc.anything({ withNullPrototype: true, withBigInt: false, maxDepth: 3 }),
   alertField: fc.constantFrom(...Object.keys(validAlert)),
   alertValue: fc.anything({ maxDepth: 2 }),
-  labels: fc.dictionary(fc.string(), fc.string({ unit: 'binary' }), { maxKeys: 5 })
+  // Label names and values include Object.prototype member names: lookups keyed by a label
+  // value (severity → priority) must not find them.
+  labels: fc.dictionary(
+    fc.oneof(fc.string(), fc.constantFrom('severity', 'team', '__proto__', 'constructor')),
+    fc.oneof(fc.string({ unit: 'binary' }), fc.constantFrom('constructor', 'toString', '__proto__', 'hasOwnProperty', 'CONSTRUCTOR')),
+    { maxKeys: 5 }
+  )
 }).map(({ field, value, alertField, alertValue, labels }) => ({
   ...valid,
   [field]: value,

@@ -24,6 +24,20 @@ t.test('newer Alertmanager fields are tolerated', async (t) => {
   t.equal(res.statusCode, 200)
 })
 
+t.test('a severity named like an Object.prototype member gets the default priority, not a 500', async (t) => {
+  const h = await buildTestApp()
+  t.teardown(h.close)
+  const base = fixture('firing-two-critical.json') as { alerts: Array<Record<string, unknown>> }
+  for (const severity of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    const body = { ...base, groupKey: `{}:{case="${severity}"}`, alerts: [{ ...base.alerts[0], labels: { alertname: 'NotInTheCatalog', severity } }] }
+    const res = await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: body })
+    t.equal(res.statusCode, 200, `severity ${severity}: accepted`)
+    t.equal(res.json().priority, h.catalog.current().doc.defaults.priority, `severity ${severity}: the catalog default priority`)
+    const preview = await h.app.inject({ method: 'POST', url: '/api/v1/preview', headers: json, payload: body })
+    t.equal(preview.statusCode, 200, `severity ${severity}: preview answers`)
+  }
+})
+
 t.test('the same webhook twice produces deliveries once', async (t) => {
   const h = await buildTestApp()
   t.teardown(h.close)

@@ -45,9 +45,10 @@ export interface AlertClass {
 export function classifyAlert (labels: WebhookAlert['labels'], catalog: Catalog): AlertClass {
   const doc = catalog.doc
   const entry = catalog.findEntry(labels)?.entry
-  const severity = labels.severity
+  const severity = labels.severity?.toLowerCase()
+  // Own-property lookup: a severity like "constructor" must not find Object.prototype members.
   const priority: PriorityName = entry?.priority ??
-    (severity !== undefined ? doc.severityPriority[severity.toLowerCase()] : undefined) ??
+    (severity !== undefined && Object.hasOwn(doc.severityPriority, severity) ? doc.severityPriority[severity] : undefined) ??
     doc.defaults.priority
   return { entry, priority, destinations: entry?.destinations ?? doc.priorities[priority].destinations }
 }

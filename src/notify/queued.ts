@@ -11,9 +11,10 @@ import { routeAlerts, subGroup } from './plan.js'
 // which of its alerts go to that destination. /webhook only classifies and routes (the
 // catalog lookup) before the durable commit; full enrichment — SLA clock, links, runbook,
 // escalation — runs when the delivery is sent, from the same payload and the same receivedAt
-// (so deadlines are what enriching at intake gives) with the catalog in force then (a runbook
-// fix reaches pages still queued; routing and priority stay as decided at intake). Storing the
-// received text as is costs no serialisation and about half the bytes of the enriched group.
+// (so deadlines are what enriching at intake gives) with the catalog in force then: a reload
+// between intake and send changes what the message says (runbook, priority, deadline) but not
+// where it goes nor its place in the queue, both decided at intake. Storing the received text
+// as is costs no serialisation and about half the bytes of the enriched group.
 export const QueuedWebhook = Type.Object({
   alerts: Type.Union([Type.Array(Type.Integer({ minimum: 0 })), Type.Null()], {
     description: 'indexes into payload.alerts routed to this destination; null = all of them'
@@ -64,11 +65,12 @@ const queuedWebhook = TypeCompiler.Compile(QueuedWebhook)
 
 /**
  * The enriched sub-group a queued delivery renders, with today's catalog and the webhook's
- * own receive time; undefined when the body is not a QueuedWebhook.
+ * own receive time; undefined when the body is not a QueuedWebhook or routes no alert.
  */
 export function materialise (body: unknown, receivedAt: number, catalog: Catalog): EnrichedGroup | undefined {
   if (!queuedWebhook.Check(body)) return undefined
   const group = enrichGroup(body.payload, catalog, new Date(receivedAt))
   const alerts = body.alerts === null ? group.alerts : body.alerts.flatMap((i) => group.alerts[i] ?? [])
-  return subGroup(group, alerts)
+  // Only a corrupted body routes nothing; an empty message would read as "resolved".
+  return alerts.length === 0 ? undefined : subGroup(group, alerts)
 }
