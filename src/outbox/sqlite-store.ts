@@ -46,6 +46,7 @@ const BOOKKEEPING = { durable: false }
 
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 10 * 60_000
 export const DB_FILE_NAME = 'outbox.sqlite'
+const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 
 interface Row {
   id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
@@ -177,6 +178,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     ? createCheckpointer(file, { onError: (message) => deps.onCheckpointError?.(message) })
     : null
   if (checkpointer !== null) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`)
+  // SQLite reuses the WAL file from its start after a full checkpoint but never shrinks it:
+  // after a webhook storm it would keep its high-water size (up to the backstop, ~40 MB).
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`)
   const committer = createGroupCommitter(db, {
     durableSynchronous: durability,
     ...(wal !== null ? { syncDurable: wal.sync } : {}),
