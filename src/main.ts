@@ -67,7 +67,10 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
-  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000, synchronous: settings.outboxSynchronous }, { now: () => Date.now() })
+  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000, synchronous: settings.outboxSynchronous }, {
+    now: () => Date.now(),
+    onCheckpointError: (message) => { logger.warn({ err: message }, 'background WAL checkpoint failed; SQLite checkpoints on commit instead') }
+  })
   const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, rateLimits: { byDestination: rateLimitsByDestination } }, {
     store,
     send: async (delivery) => {

@@ -13,12 +13,7 @@ import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
 // What routing needs of an alert: enriched alerts (preview) and the webhook path's classified
 // alerts (notify/queued.ts) both have it, so both route through routeAlerts.
-export interface RoutableAlert {
-  fingerprint: string
-  status: AlertStatus
-  priority: PriorityName
-  destinations: readonly string[]
-}
+export type RoutableAlert = Pick<EnrichedAlert, 'fingerprint' | 'status' | 'priority' | 'destinations'>
 
 export interface Route<A extends RoutableAlert> {
   destination: string
@@ -95,13 +90,13 @@ function routedState (alerts: readonly RoutableAlert[], groupPriority: PriorityN
   }
 }
 
-// Same destination, group, status and alert states → same key: Alertmanager retries and HA
-// duplicates collapse in the outbox, while any change in what fires makes a new delivery.
 // The sorted alert states as JSON (computed once per sub-group, shared by its destinations).
 function alertStates (alerts: readonly RoutableAlert[]): string {
   return JSON.stringify(alerts.map((a) => `${a.fingerprint}:${a.status}`).sort())
 }
 
+// Same destination, group, status and alert states → same key: Alertmanager retries and HA
+// duplicates collapse in the outbox, while any change in what fires makes a new delivery.
 // Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
 function keyFor (destination: string, groupKey: string, status: AlertStatus, states: string): string {
   return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(groupKey)},${JSON.stringify(status)},${states}]`)
