@@ -5,7 +5,7 @@ import type { EnqueueItem, Store } from './store.js'
 // Step 4: planned notifications into the outbox in one (group-committed) transaction.
 // Destinations without a secret are stored as `skipped` so they stay visible.
 export function createIntake (deps: { store: Store, metrics: Metrics, isConfigured: (destination: string) => boolean, onEnqueued: () => void }): Intake {
-  return async (groupKey: string, notifications: ReadonlyArray<Omit<EnqueueItem, 'groupKey'>>, receivedAt: number) => {
+  return async (groupKey, notifications, receivedAt) => {
     if (notifications.length === 0) return { enqueued: 0, duplicates: 0, skipped: 0 }
     const items = notifications.map((n): EnqueueItem => ({ ...n, groupKey, ...(deps.isConfigured(n.destination) ? {} : { skip: true }) }))
     const result = await deps.store.enqueue(items, { receivedAt })

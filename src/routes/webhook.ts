@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { CatalogHolder } from '../config/catalog-holder.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
-import { routeWebhook, type RoutedWebhook } from '../notify/queued.js'
+import { routeWebhook } from '../notify/queued.js'
 import type { EnqueueItem } from '../outbox/store.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
 import { sendError } from './errors.js'
@@ -31,17 +31,6 @@ export interface WebhookRouteOptions {
 export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOptions): Promise<void> {
   const { metrics, catalog, intake, now } = opts
   const count = (outcome: WebhookOutcome): void => { metrics.webhooksReceived.inc({ outcome }) }
-  // One inc per distinct label set, not per alert: a 20-alert group usually has one or two.
-  const countAlerts = (alerts: RoutedWebhook['alerts']): void => {
-    const byLabels = new Map<string, { labels: { priority: string, status: string, matched: string }, n: number }>()
-    for (const a of alerts) {
-      const key = `${a.priority}|${a.status}|${a.matched}`
-      const seen = byLabels.get(key)
-      if (seen !== undefined) seen.n++
-      else byLabels.set(key, { labels: { priority: a.priority, status: a.status, matched: String(a.matched) }, n: 1 })
-    }
-    for (const { labels, n } of byLabels.values()) metrics.alertsEnriched.inc(labels, n)
-  }
 
   // The received text is kept (it becomes the queued delivery body, see notify/queued.ts),
   // parsed by Fastify's own JSON parser: same limits, same prototype-poisoning refusal.
@@ -77,7 +66,7 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     }
     const outcome: WebhookOutcome = result.enqueued === 0 && result.duplicates > 0 ? 'duplicate' : 'accepted'
     count(outcome)
-    countAlerts(routed.alerts)
+    for (const a of routed.alerts) metrics.alertsEnriched.inc({ priority: a.priority, status: a.status, matched: String(a.matched) })
     request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority: routed.priority, deliveries: result.enqueued, duplicates: result.duplicates, skipped: result.skipped }, 'webhook accepted')
     return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority: routed.priority, alerts: payload.alerts.length, ...result })
   })
