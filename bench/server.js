@@ -36,7 +36,7 @@ if (mode === 'baseline') {
   // a store that cost nothing would get (a diagnostic, not a mode the service has).
   const intake = mode === 'no-outbox'
     ? async (_groupKey, notifications) => ({ enqueued: notifications.length, duplicates: 0, skipped: 0 })
-    : createIntake({ store, metrics, isConfigured: () => true, onEnqueued: () => {} })
+    : createIntake({ store, metrics, isConfigured: () => true })
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {

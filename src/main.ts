@@ -6,7 +6,7 @@ import { parseCatalog, withOverrides, type CatalogResult } from './config/catalo
 import { createCatalogHolder } from './config/catalog-holder.js'
 import { formatProblem } from './config/problems.js'
 import { loadSettings, type Env } from './config/settings.js'
-import { createMetrics, initDestinationLabels } from './metrics.js'
+import { countSkipped, createMetrics, initDestinationLabels } from './metrics.js'
 import { createDestinationRegistry, type DestinationRegistry } from './notify/destinations.js'
 import { createDispatcher } from './outbox/dispatcher.js'
 import type { RateLimit } from './outbox/rate-limit.js'
@@ -67,9 +67,13 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
+  // The store is opened before the dispatcher it wakes once new deliveries are claimable.
+  let wakeDispatcher = (): void => {}
   const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000, synchronous: settings.outboxSynchronous }, {
     now: () => Date.now(),
-    onCheckpointError: (message) => { logger.warn({ err: message }, 'background WAL checkpoint failed; SQLite checkpoints on commit instead') }
+    onCheckpointError: (message) => { logger.warn({ err: message }, 'background WAL checkpoint failed; SQLite checkpoints on commit instead') },
+    onSuperseded: (deliveries) => { countSkipped(metrics, deliveries, 'superseded') },
+    onClaimable: () => { wakeDispatcher() }
   })
   const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, rateLimits: { byDestination: rateLimitsByDestination } }, {
     store,
@@ -84,7 +88,8 @@ export async function serve (env: Env): Promise<void> {
     metrics,
     logger
   })
-  const intake = createIntake({ store, metrics, isConfigured: (name) => destinations.get(name)?.configured === true, onEnqueued: () => { dispatcher.notify() } })
+  wakeDispatcher = () => { dispatcher.notify() }
+  const intake = createIntake({ store, metrics, isConfigured: (name) => destinations.get(name)?.configured === true })
 
   if (settings.webhookBearerToken === undefined && settings.webhookBasicAuth === undefined) {
     logger.warn('no WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH_* set: /webhook accepts unauthenticated requests')

@@ -53,6 +53,11 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
   return m
 }
 
+// Deliveries stored as `skipped`: never sent, and visible on the same counter as the sent ones.
+export function countSkipped (m: Metrics, deliveries: readonly DestinationLabel[], reason: 'not_configured' | 'superseded'): void {
+  for (const d of deliveries) m.notifications.inc({ destination: d.destination, type: d.type, outcome: 'skipped', reason })
+}
+
 // Called whenever the set of destinations is known (start, reload) so every panel shows 0
 // rather than "no data".
 export function initDestinationLabels (m: Metrics, destinations: DestinationLabel[]): void {

@@ -1,4 +1,4 @@
-import type { Metrics } from '../metrics.js'
+import { countSkipped, type Metrics } from '../metrics.js'
 import type { SendResult } from '../notify/result.js'
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js'
 import { createRateLimiter, type RateLimiterConfig } from './rate-limit.js'
@@ -138,7 +138,7 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
       limiter.holdUntil(destination, type, now, now + Math.min(result.retryAfterMs ?? delayMs, backoff.maxRetryAfterMs))
     }
     if (await store.markRetry(d.id, now + delayMs, reason, error) === 'superseded') {
-      metrics.notifications.inc({ destination, type, outcome: 'skipped', reason: 'superseded' })
+      countSkipped(metrics, [d], 'superseded')
       logger.info({ ...log, reason, error }, 'failed notification superseded by a newer one of the same group; not retried')
       return
     }

@@ -8,10 +8,11 @@ import { decodeBody, encodeBody } from './body-codec.js'
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, createCheckpointer } from './checkpointer.js'
 import { createGroupCommitter } from './group-commit.js'
 import { createRecentKeys } from './recent-keys.js'
+import { createStaging, DELIVERY_COLUMNS, STAGING_SCHEMA, type FoldResult } from './staging.js'
 import {
   priorityFromRank, priorityRank,
   type ClaimOptions, type Delivery, type DeliveryState, type EnqueueItem, type EnqueueResult,
-  type OutboxStats, type RetryDeadResult, type Store
+  type OutboxStats, type RetryDeadResult, type Store, type SupersededDelivery
 } from './store.js'
 import { createWalSync } from './wal-sync.js'
 
@@ -29,6 +30,10 @@ export interface SqliteStoreConfig {
   // "a killed process loses nothing it answered 2xx for". Bookkeeping commits (claims, marks)
   // are never synced before resolving: see group-commit.ts. (env OUTBOX_SYNCHRONOUS)
   synchronous?: 'FULL' | 'NORMAL'
+  // How long enqueued deliveries stay staged before they are folded into the indexed table
+  // and become claimable (see staging.ts). Longer folds bigger batches: cheaper per webhook
+  // in a storm, later by as much for the first send. Reads fold at once whatever this is.
+  foldDelayMs?: number
 }
 
 export interface SqliteStoreDeps {
@@ -37,6 +42,12 @@ export interface SqliteStoreDeps {
   onCommit?: (info: { operations: number, durable: boolean }) => void
   // A background WAL checkpoint failed (the writer's own checkpoint then takes over).
   onCheckpointError?: (message: string) => void
+  // Older pending deliveries skipped because a newer one of their destination and group was
+  // folded in (it carries the whole group state).
+  onSuperseded?: (deliveries: readonly SupersededDelivery[]) => void
+  // A fold made pending deliveries claimable: time to dispatch. Not called for the fold a
+  // claim or a read does itself.
+  onClaimable?: () => void
 }
 
 // Enqueues and operator replays must survive what the caller was told; claims and outcome
@@ -45,6 +56,8 @@ const DURABLE = { durable: true }
 const BOOKKEEPING = { durable: false }
 
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 10 * 60_000
+// Adds at most this to a page's first send; at 2,000 webhooks/s it folds ~40 at a time.
+export const DEFAULT_FOLD_DELAY_MS = 20
 export const DB_FILE_NAME = 'outbox.sqlite'
 const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 
@@ -56,24 +69,8 @@ interface Row {
 }
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS deliveries (
-  id INTEGER PRIMARY KEY,
-  destination TEXT NOT NULL,
-  type TEXT NOT NULL,
-  priority INTEGER NOT NULL,
-  idempotency_key TEXT NOT NULL,
-  group_key TEXT NOT NULL,
-  body TEXT NOT NULL,
-  state TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  last_error TEXT,
-  last_reason TEXT,
-  sent_at INTEGER
-);
+CREATE TABLE IF NOT EXISTS deliveries (${DELIVERY_COLUMNS});
+${STAGING_SCHEMA}
 -- Claiming: per destination (its rate limit), per priority, due first.
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, destination, priority, next_attempt_at);
 -- Admin listing (most recent first) and housekeeping of old sent rows.
@@ -106,10 +103,6 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   db.exec(SCHEMA)
 
   const q = {
-    // Positional parameters: binding an object by name costs more on this, the hottest path.
-    insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body,
-      state, attempts, next_attempt_at, received_at, created_at, updated_at, last_error, last_reason, sent_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, NULL, ?, NULL)`),
     recentKeys: db.prepare('SELECT idempotency_key, created_at FROM deliveries WHERE created_at > ? ORDER BY created_at').raw(),
     // Loose index scan: one seek per distinct destination instead of reading every pending row.
     pendingDestinations: db.prepare(`WITH RECURSIVE d(dest) AS (
@@ -123,20 +116,13 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     // Per destination and group, deliveries go out in order: a newer one waits while an older
     // one is in flight (a retried trigger must never land after the resolve that followed it;
     // PagerDuty keeps the last event per dedup_key). Older *pending* ones are superseded when
-    // the newer one is enqueued (see supersede), since Alertmanager sends the whole group state.
+    // the newer one is folded in (staging.ts), since Alertmanager sends the whole group state.
     dueBatch: db.prepare(`SELECT * FROM deliveries AS d
       WHERE state = 'pending' AND destination = ? AND priority = ? AND next_attempt_at <= ?
         AND NOT EXISTS (SELECT 1 FROM deliveries AS o INDEXED BY deliveries_active_group
           WHERE o.destination = d.destination AND o.group_key = d.group_key AND o.id < d.id
             AND o.state IN ('pending', 'sending'))
       ORDER BY next_attempt_at, id LIMIT ?`),
-    // Superseding is a read, then an update by primary key for what it found (usually
-    // nothing: a new group). One UPDATE … WHERE id IN (subquery) RETURNING did the same but
-    // cost ~100 µs per call even when it matched nothing, most of /webhook's commit.
-    supersedable: db.prepare(`SELECT id FROM deliveries INDEXED BY deliveries_active_group
-      WHERE destination = ? AND group_key = ? AND id < ? AND state IN ('pending', 'sending') AND state = 'pending'`).pluck(),
-    supersede: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
-        last_error = 'superseded by delivery ' || ?, updated_at = ? WHERE id = ? AND state = 'pending'`),
     newerActive: db.prepare(`SELECT id FROM deliveries AS n INDEXED BY deliveries_active_group
       WHERE n.destination = ? AND n.group_key = ? AND n.id > ? AND n.state IN ('pending', 'sending') LIMIT 1`).pluck(),
     groupOf: db.prepare('SELECT destination, group_key FROM deliveries WHERE id = ?'),
@@ -172,6 +158,11 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   // Keys enqueued within the window, reloaded from the rows themselves.
   const recent = createRecentKeys(windowMs)
   const startedAt = deps.now()
+  // What a stopped or crashed process left staged is folded first: the idempotency window
+  // below is reloaded from the indexed table.
+  const staging = createStaging(db)
+  const leftStaged = db.transaction(() => staging.fold(startedAt))()
+  if (leftStaged.superseded.length > 0) deps.onSuperseded?.(leftStaged.superseded)
   for (const [key, createdAt] of q.recentKeys.iterate(startedAt - windowMs) as Iterable<[string, number]>) recent.claim(key, createdAt)
 
   const checkpointer = walMode && file !== ':memory:'
@@ -181,6 +172,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   // SQLite reuses the WAL file from its start after a full checkpoint but never shrinks it:
   // after a webhook storm it would keep its high-water size (up to the backstop, ~40 MB).
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`)
+  const foldDelayMs = cfg.foldDelayMs ?? DEFAULT_FOLD_DELAY_MS
+  let foldTimer: ReturnType<typeof setTimeout> | null = null
   const committer = createGroupCommitter(db, {
     durableSynchronous: durability,
     ...(wal !== null ? { syncDurable: wal.sync } : {}),
@@ -229,7 +222,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     const claimedKeys: string[] = []
     try {
       return await committer.submit(() => {
-        const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [] }
+        const result: EnqueueResult = { inserted: [], duplicates: [] }
         recent.prune(now)
         try {
           for (const { item, body, rank } of rows) {
@@ -239,31 +232,51 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
             }
             claimedKeys.push(item.idempotencyKey)
             const state = item.skip === true ? 'skipped' : 'pending'
-            const info = q.insert.run(item.destination, item.type, rank, item.idempotencyKey, item.groupKey, body,
-              state, now, opts.receivedAt, now, now, state === 'skipped' ? 'not_configured' : null)
-            const id = Number(info.lastInsertRowid)
+            const id = staging.stage({
+              destination: item.destination, type: item.type, priority: rank, idempotencyKey: item.idempotencyKey,
+              groupKey: item.groupKey, body, state, now, receivedAt: opts.receivedAt, lastReason: state === 'skipped' ? 'not_configured' : null
+            })
             result.inserted.push({ id, destination: item.destination, type: item.type, priority: item.priority, state })
-            if (state === 'pending') {
-              for (const old of q.supersedable.all(item.destination, item.groupKey, id) as number[]) {
-                if (q.supersede.run(id, now, old).changes === 1) result.superseded.push({ id: old, destination: item.destination, type: item.type })
-              }
-            }
           }
         } catch (err) {
           recent.release(claimedKeys.splice(0), now) // this savepoint rolls back
           throw err
         }
         return result
-      }, DURABLE)
+      }, DURABLE).finally(scheduleFold)
     } catch (err) {
       recent.release(claimedKeys, now) // the whole batch rolled back (or was never run)
       throw err
     }
   }
 
+  function reportFold (folded: FoldResult): void {
+    if (folded.superseded.length > 0) deps.onSuperseded?.(folded.superseded)
+  }
+
+  // Folds whatever is staged, in a commit of its own; reads call it so that they show what
+  // /webhook answered for.
+  async function foldNow (): Promise<FoldResult> {
+    const folded = await committer.submit(() => staging.fold(deps.now()), BOOKKEEPING)
+    reportFold(folded)
+    return folded
+  }
+
+  function scheduleFold (): void {
+    if (foldTimer !== null || committer.unavailable() !== null) return
+    foldTimer = setTimeout(() => {
+      foldTimer = null
+      // A failed fold leaves the rows staged (and durable); the next read or fold retries it,
+      // and the failure itself surfaces through enqueue's 503s and the health check.
+      foldNow().then((folded) => { if (folded.pending > 0) deps.onClaimable?.() }, () => {})
+    }, foldDelayMs)
+    foldTimer.unref() // staged rows are durable: they are folded at the next start
+  }
+
   async function claimDue (now: number, limit: number, opts: ClaimOptions = {}): Promise<Delivery[]> {
     if (limit <= 0) return []
-    return await committer.submit(() => {
+    const { claimed, folded } = await committer.submit(() => {
+      const folded = staging.fold(now)
       const excluded = new Set(opts.excludeDestinations ?? [])
       const budgets = new Map<string, number>()
       for (const dest of q.pendingDestinations.all() as string[]) {
@@ -294,8 +307,10 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
           claimed.push({ ...row, state: 'sending', attempts: row.attempts + 1, updated_at: now })
         }
       }
-      return claimed.map(toDelivery)
+      return { claimed: claimed.map(toDelivery), folded }
     }, BOOKKEEPING)
+    reportFold(folded)
+    return claimed
   }
 
   async function retryDead (id: number): Promise<RetryDeadResult> {
@@ -310,6 +325,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   }
 
   async function stats (now: number): Promise<OutboxStats> {
+    await foldNow()
     const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
     const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
     // Not yet delivered = pending or sending. Per (state, priority) so each query is an
@@ -352,10 +368,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await committer.submit(() => q.recover.run(deps.now()).changes, BOOKKEEPING)
     },
     async list ({ state, limit, offset = 0 }) {
+      await foldNow()
       const rows = (state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]
       return rows.map(toDelivery)
     },
     async get (id) {
+      await foldNow()
       const row = q.get.get(id) as Row | undefined
       return row === undefined ? null : toDelivery(row)
     },
@@ -370,6 +388,10 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     unavailable: () => committer.unavailable(),
     fatal: () => committer.fatal(),
     async close () {
+      if (foldTimer !== null) clearTimeout(foldTimer)
+      foldTimer = null
+      // Best effort: whatever stays staged is durable and folded at the next start.
+      if (committer.unavailable() === null) await foldNow().catch(() => {})
       await committer.close()
       await checkpointer?.close()
       await wal?.close()

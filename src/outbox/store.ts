@@ -53,12 +53,14 @@ export const EnqueueResult = Type.Object({
     priority: PriorityName,
     state: Type.Union([Type.Literal('pending'), Type.Literal('skipped')])
   })),
-  duplicates: Type.Array(Type.String(), { description: 'idempotency keys already enqueued within the window' }),
-  superseded: Type.Array(Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType }), {
-    description: 'older pending deliveries of the same destination and group, now skipped: the new one carries the whole state'
-  })
+  duplicates: Type.Array(Type.String(), { description: 'idempotency keys already enqueued within the window' })
 })
 export type EnqueueResult = Static<typeof EnqueueResult>
+
+export const SupersededDelivery = Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType }, {
+  description: 'an older pending delivery of the same destination and group, now skipped: the newer one carries the whole state'
+})
+export type SupersededDelivery = Static<typeof SupersededDelivery>
 
 export const OutboxStats = Type.Object({
   // Not yet delivered (pending or sending), by priority.
@@ -84,7 +86,8 @@ export interface ClaimOptions {
 export interface ListOptions { state?: DeliveryState, limit: number, offset?: number }
 
 export interface Store {
-  // Resolves only once the rows are committed (durable); rejects if they cannot be.
+  // Resolves only once the rows are committed (durable); rejects if they cannot be. Pending
+  // rows become claimable shortly after (the SQLite store folds them in in batches).
   enqueue: (items: readonly EnqueueItem[], opts: { receivedAt: number }) => Promise<EnqueueResult>
   // Marks due pending rows `sending` and returns them, highest priority first, then by
   // nextAttemptAt.

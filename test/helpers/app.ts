@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { parseCatalog } from '../../src/config/catalog.js'
 import { createCatalogHolder, type CatalogHolder } from '../../src/config/catalog-holder.js'
-import { createMetrics, type Metrics } from '../../src/metrics.js'
+import { countSkipped, createMetrics, type Metrics } from '../../src/metrics.js'
 import { createIntake } from '../../src/outbox/intake.js'
 import { createSqliteStore } from '../../src/outbox/sqlite-store.js'
 import type { Store } from '../../src/outbox/store.js'
@@ -50,9 +50,9 @@ export async function buildTestApp (opts: {
   const now = opts.now ?? (() => new Date())
   const catalog = createCatalogHolder(catalogPath, parsed.catalog, text, { metrics, logger: silentLogger, now })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-test-'))
-  const real = createSqliteStore({ dataDir }, { now: () => now().getTime() })
+  const real = createSqliteStore({ dataDir }, { now: () => now().getTime(), onSuperseded: (deliveries) => { countSkipped(metrics, deliveries, 'superseded') } })
   const store = opts.wrapStore?.(real) ?? real
-  const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true), onEnqueued: () => {} })
+  const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true) })
   const app = await buildApp({
     auth: opts.auth ?? {},
     ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),

@@ -1,0 +1,114 @@
+import t from 'tap'
+import Database from 'better-sqlite3'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DB_FILE_NAME, createSqliteStore, type SqliteStoreConfig } from '../src/outbox/sqlite-store.js'
+import type { EnqueueItem, SupersededDelivery } from '../src/outbox/store.js'
+
+// Enqueued deliveries are staged in an unindexed table by the durable commit and folded into
+// `deliveries` later, in batches (outbox/staging.ts). What must hold: nothing is lost or
+// doubled between the two tables, reads see staged rows, a fold announces new work once, a
+// crash leaves rows staged that the next start folds in, and superseding still happens.
+
+function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P1', idempotencyKey: key, groupKey: `g-${key}`, body: { summary: key }, ...over }
+}
+
+function open (t: { teardown: (fn: () => unknown) => void }, cfg: Partial<SqliteStoreConfig> = {}, dir = mkdtempSync(join(tmpdir(), 'ae-staging-'))) {
+  const events = { claimable: 0, superseded: [] as SupersededDelivery[] }
+  const store = createSqliteStore({ dataDir: dir, foldDelayMs: 3_600_000, ...cfg }, {
+    now: () => 1_000_000,
+    onClaimable: () => { events.claimable++ },
+    onSuperseded: (d) => { events.superseded.push(...d) }
+  })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { store, dir, events }
+}
+
+// Row counts as another connection sees them (what is committed).
+function counts (dir: string): { staged: number, indexed: number } {
+  const db = new Database(join(dir, DB_FILE_NAME), { readonly: true })
+  try {
+    const count = (table: string): number => db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number
+    return { staged: count('staged_deliveries'), indexed: count('deliveries') }
+  } finally {
+    db.close()
+  }
+}
+
+t.test('a burst is staged by its durable commit, then folded in once and announced once', async (t) => {
+  const { store, dir, events } = open(t, { foldDelayMs: 50 })
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.enqueue([item(`k${i}`), item(`k${i}-s`, { destination: 'slack', type: 'slack' })], { receivedAt: 999_000 })))
+  t.equal(results.flatMap((r) => r.inserted).length, 40)
+  t.same(counts(dir), { staged: 40, indexed: 0 }, 'answered for once staged: durable, not yet indexed')
+  for (let i = 0; i < 100 && events.claimable === 0; i++) await sleep(20)
+  t.equal(events.claimable, 1, 'one fold for the whole burst, announced once')
+  t.same(counts(dir), { staged: 0, indexed: 40 })
+  const claimed = await store.claimDue(1_000_000, 100)
+  t.same(claimed.map((d) => d.id).sort((a, b) => a - b), results.flatMap((r) => r.inserted.map((d) => d.id)).sort((a, b) => a - b), 'every delivery claimable exactly once, ids kept')
+  await sleep(100)
+  t.equal(events.claimable, 1, 'no fold without new work')
+})
+
+t.test('reads and claims fold first, so they show what /webhook answered for', async (t) => {
+  const { store, dir } = open(t)
+  const r = await store.enqueue([item('a', { priority: 'P0' }), item('b', { skip: true })], { receivedAt: 999_000 })
+  t.same(counts(dir), { staged: 2, indexed: 0 })
+  t.match(await store.get(r.inserted[0]!.id), { idempotencyKey: 'a', state: 'pending', priority: 'P0', receivedAt: 999_000 })
+  await store.enqueue([item('c', { priority: 'P0' })], { receivedAt: 999_500 })
+  t.match(await store.stats(1_000_000), { pending: { P0: 2 }, oldestPendingAgeMs: { P0: 1_000 } })
+  await store.enqueue([item('d', { priority: 'P3' })], { receivedAt: 999_500 })
+  t.same((await store.list({ state: 'skipped', limit: 10 })).map((d) => d.idempotencyKey), ['b'])
+  await store.enqueue([item('e', { priority: 'P0' })], { receivedAt: 999_500 })
+  t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey), ['a', 'c', 'e', 'd'], 'highest priority first, staged ones included')
+  t.same(counts(dir), { staged: 0, indexed: 5 })
+})
+
+t.test('one fold supersedes older pending deliveries of the group, staged with it or not', async (t) => {
+  const { store, events } = open(t)
+  const group = { groupKey: 'flapping' }
+  const [first] = (await store.enqueue([item('t1', group)], { receivedAt: 1 })).inserted
+  await store.get(first!.id) // folded in alone
+  const [second] = (await store.enqueue([item('t2', group)], { receivedAt: 2 })).inserted
+  const [third] = (await store.enqueue([item('t3', group), item('other', { ...group, destination: 'slack', type: 'slack' })], { receivedAt: 3 })).inserted
+  t.match(await store.get(third!.id), { state: 'pending' })
+  for (const older of [first!, second!]) t.match(await store.get(older.id), { state: 'skipped', lastReason: 'superseded', lastError: `superseded by delivery ${third!.id}` })
+  t.same(events.superseded.map((d) => d.id).sort((a, b) => a - b), [first!.id, second!.id])
+  t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey).sort(), ['other', 't3'])
+})
+
+t.test('rows a crashed process left staged are folded in at start; their keys stay taken', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-staging-'))
+  const first = createSqliteStore({ dataDir: dir }, { now: () => 1_000_000 })
+  const [kept] = (await first.enqueue([item('before')], { receivedAt: 1 })).inserted
+  await first.close()
+  // What a SIGKILL between a durable commit and its fold leaves: a row staged, nothing else.
+  const raw = new Database(join(dir, DB_FILE_NAME))
+  raw.prepare(`INSERT INTO staged_deliveries (id, destination, type, priority, idempotency_key, group_key, body, state,
+    attempts, next_attempt_at, received_at, created_at, updated_at) VALUES (5000, 'pagerduty', 'pagerduty', 0, 'left-behind', 'g', '{}', 'pending',
+    0, 999000, 999000, 999000, 999000)`).run()
+  raw.close()
+
+  const { store } = open(t, {}, dir)
+  t.same(counts(dir), { staged: 0, indexed: 2 }, 'folded at start')
+  t.match(await store.get(5000), { idempotencyKey: 'left-behind', state: 'pending', priority: 'P0' })
+  t.match(await store.get(kept!.id), { idempotencyKey: 'before' })
+  const again = await store.enqueue([item('left-behind'), item('after')], { receivedAt: 1_000_000 })
+  t.same(again.duplicates, ['left-behind'], 'the idempotency window includes what was staged')
+  t.ok(again.inserted[0]!.id > 5000, 'ids keep growing past every row of both tables')
+})
+
+t.test('close folds what is staged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-staging-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const store = createSqliteStore({ dataDir: dir, foldDelayMs: 3_600_000 }, { now: () => 1_000_000 })
+  await store.enqueue([item('x'), item('y')], { receivedAt: 1 })
+  t.same(counts(dir), { staged: 2, indexed: 0 })
+  await store.close()
+  t.same(counts(dir), { staged: 0, indexed: 2 })
+})
