@@ -56,7 +56,7 @@ t.test('a burst is staged by its durable commit, then folded in once and announc
 })
 
 t.test('reads and claims fold first, so they show what /webhook answered for', async (t) => {
-  const { store, dir } = open(t)
+  const { store, dir, events } = open(t)
   const r = await store.enqueue([item('a', { priority: 'P0' }), item('b', { skip: true })], { receivedAt: 999_000 })
   t.same(counts(dir), { staged: 2, indexed: 0 })
   t.match(await store.get(r.inserted[0]!.id), { idempotencyKey: 'a', state: 'pending', priority: 'P0', receivedAt: 999_000 })
@@ -67,6 +67,7 @@ t.test('reads and claims fold first, so they show what /webhook answered for', a
   await store.enqueue([item('e', { priority: 'P0' })], { receivedAt: 999_500 })
   t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey), ['a', 'c', 'e', 'd'], 'highest priority first, staged ones included')
   t.same(counts(dir), { staged: 0, indexed: 5 })
+  t.equal(events.claimable, 3, 'the folds of get, stats and list announced new work; the claim\'s own did not')
 })
 
 t.test('one fold supersedes older pending deliveries of the group, staged with it or not', async (t) => {

@@ -46,7 +46,7 @@ export interface SqliteStoreDeps {
   // folded in (it carries the whole group state).
   onSuperseded?: (deliveries: readonly SupersededDelivery[]) => void
   // A fold made pending deliveries claimable: time to dispatch. Not called for the fold a
-  // claim or a read does itself.
+  // claim does itself.
   onClaimable?: () => void
 }
 
@@ -254,11 +254,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     if (folded.superseded.length > 0) deps.onSuperseded?.(folded.superseded)
   }
 
-  // Folds whatever is staged, in a commit of its own; reads call it so that they show what
-  // /webhook answered for.
+  // Folds whatever is staged, in a commit of its own; reads call it too, so that they show
+  // what /webhook answered for.
   async function foldNow (): Promise<FoldResult> {
     const folded = await committer.submit(() => staging.fold(deps.now()), BOOKKEEPING)
     reportFold(folded)
+    if (folded.pending > 0) deps.onClaimable?.()
     return folded
   }
 
@@ -268,7 +269,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       foldTimer = null
       // A failed fold leaves the rows staged (and durable); the next read or fold retries it,
       // and the failure itself surfaces through enqueue's 503s and the health check.
-      foldNow().then((folded) => { if (folded.pending > 0) deps.onClaimable?.() }, () => {})
+      foldNow().catch(() => {})
     }, foldDelayMs)
     foldTimer.unref() // staged rows are durable: they are folded at the next start
   }
