@@ -113,3 +113,23 @@ t.test('close folds what is staged', async (t) => {
   await store.close()
   t.same(counts(dir), { staged: 0, indexed: 2 })
 })
+
+t.test('a fold that cannot commit: claims and reads answer from the indexed table; the staged rows wait', async (t) => {
+  const { store, dir } = open(t)
+  const [indexed] = (await store.enqueue([item('indexed', { priority: 'P0' })], { receivedAt: 1 })).inserted
+  await store.get(indexed!.id) // folded in
+  // Every insert into `deliveries` now fails, as a full disk would fail the fold.
+  const raw = new Database(join(dir, DB_FILE_NAME))
+  t.teardown(() => { raw.close() })
+  raw.exec(`CREATE TABLE fail_fold (x);
+    INSERT INTO fail_fold VALUES (1);
+    CREATE TRIGGER fail_fold BEFORE INSERT ON deliveries WHEN EXISTS (SELECT 1 FROM fail_fold)
+      BEGIN SELECT RAISE(ABORT, 'injected fold failure'); END;`)
+  const [waiting] = (await store.enqueue([item('waiting', { priority: 'P0' })], { receivedAt: 2 })).inserted
+  t.equal(await store.get(waiting!.id), null, 'not indexed yet')
+  t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey), ['indexed'], 'the claim still hands out what is indexed')
+  t.same(counts(dir), { staged: 1, indexed: 1 }, 'the staged row is still there, once')
+  raw.exec('DELETE FROM fail_fold')
+  t.match(await store.get(waiting!.id), { idempotencyKey: 'waiting', state: 'pending' }, 'folded once it can be')
+  t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey), ['waiting'])
+})

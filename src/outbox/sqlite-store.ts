@@ -263,6 +263,22 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     return folded
   }
 
+  // Reads fold first; when the fold cannot commit (disk full, store poisoned or closed) they
+  // still answer from the indexed table: the staged rows stay staged, durable, until it can.
+  async function foldBeforeRead (): Promise<void> {
+    if (committer.unavailable() === null) await foldNow().catch(() => {})
+  }
+
+  // In its own savepoint: a claim still hands out what is indexed when the fold fails.
+  const foldSavepoint = db.transaction((now: number) => staging.fold(now))
+  function foldInClaim (now: number): FoldResult {
+    try {
+      return foldSavepoint(now)
+    } catch {
+      return { pending: 0, superseded: [] }
+    }
+  }
+
   function scheduleFold (): void {
     if (foldTimer !== null || committer.unavailable() !== null) return
     foldTimer = setTimeout(() => {
@@ -277,7 +293,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   async function claimDue (now: number, limit: number, opts: ClaimOptions = {}): Promise<Delivery[]> {
     if (limit <= 0) return []
     const { claimed, folded } = await committer.submit(() => {
-      const folded = staging.fold(now)
+      const folded = foldInClaim(now)
       const excluded = new Set(opts.excludeDestinations ?? [])
       const budgets = new Map<string, number>()
       for (const dest of q.pendingDestinations.all() as string[]) {
@@ -326,7 +342,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   }
 
   async function stats (now: number): Promise<OutboxStats> {
-    await foldNow()
+    await foldBeforeRead()
     const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
     const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
     // Not yet delivered = pending or sending. Per (state, priority) so each query is an
@@ -369,12 +385,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await committer.submit(() => q.recover.run(deps.now()).changes, BOOKKEEPING)
     },
     async list ({ state, limit, offset = 0 }) {
-      await foldNow()
+      await foldBeforeRead()
       const rows = (state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]
       return rows.map(toDelivery)
     },
     async get (id) {
-      await foldNow()
+      await foldBeforeRead()
       const row = q.get.get(id) as Row | undefined
       return row === undefined ? null : toDelivery(row)
     },
