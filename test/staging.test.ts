@@ -57,7 +57,7 @@ t.test('a burst is staged by its durable commit, then folded in once and announc
 
 t.test('reads and claims fold first, so they show what /webhook answered for', async (t) => {
   const { store, dir, events } = open(t)
-  const r = await store.enqueue([item('a', { priority: 'P0' }), item('b', { skip: true })], { receivedAt: 999_000 })
+  const r = await store.enqueue([item('a', { priority: 'P0' }), item('b', { destination: 'unset-secret', skip: true })], { receivedAt: 999_000 })
   t.same(counts(dir), { staged: 2, indexed: 0 })
   t.match(await store.get(r.inserted[0]!.id), { idempotencyKey: 'a', state: 'pending', priority: 'P0', receivedAt: 999_000 })
   await store.enqueue([item('c', { priority: 'P0' })], { receivedAt: 999_500 })

@@ -243,7 +243,10 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
           throw err
         }
         return result
-      }, DURABLE).finally(scheduleFold)
+      }, DURABLE).then((result) => {
+        if (result.inserted.length > 0) scheduleFold()
+        return result
+      })
     } catch (err) {
       recent.release(claimedKeys, now) // the whole batch rolled back (or was never run)
       throw err
