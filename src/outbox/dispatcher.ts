@@ -209,6 +209,7 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
       pumpAgain = true
       return
     }
+    let failed = false
     pumping = (async () => {
       do {
         pumpAgain = false
@@ -216,12 +217,16 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
           await claimRound()
         } catch (err) {
           logger.error({ err: errorName(err) }, 'claiming deliveries failed')
+          failed = true // retried at the next wake-up, not in a loop
           break
         }
       } while (pumpAgain && !stopping)
     })().finally(() => {
       pumping = null
-      scheduleWake()
+      // A notify() between the loop's last check and here found `pumping` still set: without
+      // this it would be lost, and its work would wait for the next poll.
+      if (pumpAgain && !failed && started && !stopping) kick()
+      else scheduleWake()
     })
   }
 
