@@ -78,6 +78,8 @@ export async function benchWebhook ({ seconds = 5 } = {}) {
     rows.push({ name: `  load generator's own CPU, share of one core: baseline run vs service run (diagnostic)`, baseline: generatorCpu.baseline * 100, value: generatorCpu.service * 100, unit: '%', ratio: generatorCpu.service / generatorCpu.baseline })
     // Diagnostic: the same app with an intake that stores nothing, against the same baseline.
     rows.push({ name: `  same, outbox replaced by an intake that stores nothing (diagnostic)`, baseline: figures.baseline, value: figures['no-outbox'], unit: 'req/s', ratio: figures['no-outbox'] / figures.baseline })
+    // Diagnostic: what the durable outbox itself costs, against the same app storing nothing.
+    rows.push({ name: `  durable outbox vs the same app storing nothing (diagnostic)`, baseline: figures['no-outbox'], value: figures.service, unit: 'req/s', ratio: figures.service / figures['no-outbox'] })
   }
   return rows
 }
