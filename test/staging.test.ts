@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import Database from 'better-sqlite3'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -132,4 +133,62 @@ t.test('a fold that cannot commit: claims and reads answer from the indexed tabl
   raw.exec('DELETE FROM fail_fold')
   t.match(await store.get(waiting!.id), { idempotencyKey: 'waiting', state: 'pending' }, 'folded once it can be')
   t.same((await store.claimDue(1_000_000, 10)).map((d) => d.idempotencyKey), ['waiting'])
+})
+
+// Any interleaving of enqueues, folds (by reads), claims and outcomes: every delivery answered
+// for is stored exactly once, and after a fold a destination and group has at most one
+// pending delivery, the newest of those not yet settled (Alertmanager sends the whole state).
+t.test('property: nothing lost or doubled; after a fold at most one pending per destination and group', async (t) => {
+  type Op =
+    | { kind: 'enqueue', group: number, dest: number, p0: boolean }
+    | { kind: 'read' } | { kind: 'claim', n: number } | { kind: 'outcome', ok: boolean }
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('enqueue' as const), group: fc.integer({ min: 0, max: 3 }), dest: fc.integer({ min: 0, max: 1 }), p0: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('read' as const) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('claim' as const), n: fc.integer({ min: 1, max: 4 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('outcome' as const), ok: fc.boolean() }) }
+  )
+  let runs = 0
+  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
+    runs++
+    const dir = mkdtempSync(join(tmpdir(), 'ae-staging-prop-'))
+    const store = createSqliteStore({ dataDir: dir, foldDelayMs: 3_600_000 }, { now: () => 1_000_000 })
+    try {
+      const answered: number[] = []
+      const inFlight: number[] = []
+      let key = 0
+      for (const o of ops) {
+        if (o.kind === 'enqueue') {
+          const destination = ['pagerduty', 'slack'][o.dest]!
+          const r = await store.enqueue([item(`k${key++}`, { destination, type: destination === 'slack' ? 'slack' : 'pagerduty', groupKey: `g${o.group}`, priority: o.p0 ? 'P0' : 'P2' })], { receivedAt: 1 })
+          answered.push(...r.inserted.map((d) => d.id))
+        } else if (o.kind === 'read') {
+          await store.list({ limit: 1 })
+        } else if (o.kind === 'claim') {
+          inFlight.push(...(await store.claimDue(1_000_000, o.n)).map((d) => d.id))
+        } else if (inFlight.length > 0) {
+          const id = inFlight.shift()!
+          if (o.ok) await store.markSent(id, 1_000_000)
+          else await store.markRetry(id, 1_000_000, 'server_error', 'HTTP 500')
+        }
+      }
+      const all = await store.list({ limit: 10_000 }) // folds first
+      const ids = all.map((d) => d.id)
+      if (new Set(ids).size !== ids.length) return false
+      if (ids.length !== answered.length || !answered.every((id) => ids.includes(id))) return false
+      const byGroup = new Map<string, typeof all>()
+      for (const d of all) byGroup.set(`${d.destination} ${d.groupKey}`, [...(byGroup.get(`${d.destination} ${d.groupKey}`) ?? []), d])
+      for (const group of byGroup.values()) {
+        const pending = group.filter((d) => d.state === 'pending')
+        if (pending.length > 1) return false
+        const unsettled = group.filter((d) => d.state === 'pending' || d.state === 'sending')
+        if (pending.length === 1 && pending[0]!.id !== Math.max(...unsettled.map((d) => d.id))) return false
+      }
+      return true
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }), { numRuns: 60 })
+  t.equal(runs >= 60, true, `${runs} interleavings checked`)
 })
