@@ -7,11 +7,15 @@ import { Worker } from 'node:worker_threads'
 // /webhook's commits, measured). Here a second connection on a worker thread runs PASSIVE
 // checkpoints instead: they never block the writer, and SQLite's own locking makes them safe
 // alongside it (a crash at any point is recovered from the WAL, as with any checkpoint).
-// The writer's automatic checkpoint stays as a backstop at a higher mark, should this thread
-// fall behind or die.
+// The writer's automatic checkpoint stays, at a higher mark, as a backstop: should this thread
+// fall behind or die, and because under a steady stream of commits PASSIVE checkpoints never
+// quite catch up with the writer, so only the writer's own checkpoint lets the WAL start over
+// from its beginning. By then this thread has copied nearly every page; what is left for the
+// event loop is the tail and one fsync of the database file. Measured in a 10 s webhook storm:
+// at 10,000 pages the WAL grew to 40 MB; at 2,000 it stays under 8.5 MB, at the same req/s.
 
 export const CHECKPOINT_EVERY_COMMITS = 32
-export const BACKSTOP_AUTOCHECKPOINT_PAGES = 10_000
+export const BACKSTOP_AUTOCHECKPOINT_PAGES = 2_000
 
 export interface Checkpointer {
   /** Called after each commit; starts a checkpoint every CHECKPOINT_EVERY_COMMITS commits. */

@@ -170,7 +170,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     : null
   if (checkpointer !== null) db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`)
   // SQLite reuses the WAL file from its start after a full checkpoint but never shrinks it:
-  // after a webhook storm it would keep its high-water size (up to the backstop, ~40 MB).
+  // should it ever outgrow the backstop (a long read, a stalled checkpoint), this takes it
+  // back to 8 MB at the next restart instead of keeping its high-water size.
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`)
   const foldDelayMs = cfg.foldDelayMs ?? DEFAULT_FOLD_DELAY_MS
   let foldTimer: ReturnType<typeof setTimeout> | null = null
