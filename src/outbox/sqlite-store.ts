@@ -258,19 +258,20 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     if (folded.superseded.length > 0) deps.onSuperseded?.(folded.superseded)
   }
 
-  // Folds whatever is staged, in a commit of its own; reads call it too, so that they show
-  // what /webhook answered for.
-  async function foldNow (): Promise<FoldResult> {
-    const folded = await committer.submit(() => staging.fold(deps.now()), BOOKKEEPING)
-    reportFold(folded)
-    if (folded.pending > 0) deps.onClaimable?.()
-    return folded
-  }
-
-  // Reads fold first; when the fold cannot commit (disk full, store poisoned or closed) they
-  // still answer from the indexed table: the staged rows stay staged, durable, until it can.
-  async function foldBeforeRead (): Promise<void> {
-    if (committer.unavailable() === null) await foldNow().catch(() => {})
+  // Folds whatever is staged, in a commit of its own: on the timer, before every read (so
+  // reads show what /webhook answered for) and at close. Never rejects: when the fold cannot
+  // commit (disk full, store poisoned or closed) the staged rows stay staged, durable, until
+  // it can, and reads answer from the indexed table; the failure itself surfaces through
+  // enqueue's 503s and the health check.
+  async function foldNow (): Promise<void> {
+    if (committer.unavailable() !== null) return
+    try {
+      const folded = await committer.submit(() => staging.fold(deps.now()), BOOKKEEPING)
+      reportFold(folded)
+      if (folded.pending > 0) deps.onClaimable?.()
+    } catch {
+      // Nothing to undo: the fold's transaction rolled back, the rows are still staged.
+    }
   }
 
   // In its own savepoint: a claim still hands out what is indexed when the fold fails.
@@ -287,9 +288,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     if (foldTimer !== null || committer.unavailable() !== null) return
     foldTimer = setTimeout(() => {
       foldTimer = null
-      // A failed fold leaves the rows staged (and durable); the next read or fold retries it,
-      // and the failure itself surfaces through enqueue's 503s and the health check.
-      foldNow().catch(() => {})
+      void foldNow()
     }, foldDelayMs)
     foldTimer.unref() // staged rows are durable: they are folded at the next start
   }
@@ -346,7 +345,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   }
 
   async function stats (now: number): Promise<OutboxStats> {
-    await foldBeforeRead()
+    await foldNow()
     const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
     const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
     // Not yet delivered = pending or sending. Per (state, priority) so each query is an
@@ -389,12 +388,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await committer.submit(() => q.recover.run(deps.now()).changes, BOOKKEEPING)
     },
     async list ({ state, limit, offset = 0 }) {
-      await foldBeforeRead()
+      await foldNow()
       const rows = (state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]
       return rows.map(toDelivery)
     },
     async get (id) {
-      await foldBeforeRead()
+      await foldNow()
       const row = q.get.get(id) as Row | undefined
       return row === undefined ? null : toDelivery(row)
     },
@@ -411,8 +410,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     async close () {
       if (foldTimer !== null) clearTimeout(foldTimer)
       foldTimer = null
-      // Best effort: whatever stays staged is durable and folded at the next start.
-      if (committer.unavailable() === null) await foldNow().catch(() => {})
+      // Whatever stays staged is durable and folded at the next start.
+      await foldNow()
       await committer.close()
       await checkpointer?.close()
       await wal?.close()
