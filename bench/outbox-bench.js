@@ -1,4 +1,4 @@
-// Outbox + dispatcher figures (issue 3), against in-process senders so the numbers are the
+// Outbox + dispatcher figures, against in-process senders so the numbers are the
 // outbox's own: SQLite in a temp DATA_DIR, synchronous=FULL, group commit, real timers.
 //   drain      deliveries/s to a sender that never limits, each enriched and rendered from its
 //              queued webhook first as the service does (goal ≥ 2,000/s)
@@ -19,9 +19,10 @@ import { readFileSync } from 'node:fs'
 import { parseCatalog } from '../dist/config/catalog.js'
 import { createMetrics } from '../dist/metrics.js'
 import { renderBody } from '../dist/notify/plan.js'
-import { materialise, queuedWebhookJson } from '../dist/notify/queued.js'
+import { enrichQueuedWebhook, queuedWebhookJson } from '../dist/outbox/queued-webhook.js'
 import { createDispatcher } from '../dist/outbox/dispatcher.js'
-import { createSqliteStore } from '../dist/outbox/sqlite-store.js'
+import { createRateLimiter, DEFAULT_RATE_LIMITS } from '../dist/outbox/rate-limit.js'
+import { createSqliteStore } from '../dist/store/sqlite/store.js'
 
 const silent = { debug () {}, info () {}, warn () {}, error () {} }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -35,23 +36,29 @@ const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/alertmanager/f
 
 function item (n, over = {}) {
   const payload = { ...fixture, groupKey: `{}:{alertname="bench", n="${n}"}` }
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P3', idempotencyKey: `bench-${n}`, groupKey: payload.groupKey, body: undefined, bodyJson: queuedWebhookJson(null, JSON.stringify(payload)), ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P3', status: 'firing', idempotencyKey: `bench-${n}`, groupKey: payload.groupKey, body: queuedWebhookJson(null, JSON.stringify(payload)), ...over }
+}
+
+// The service's limits: the catalog's defaults; `fast` never limits.
+const limiter = () => createRateLimiter((destination, type) => destination === 'fast' ? null : DEFAULT_RATE_LIMITS[type])
+
+// One webhook's worth: the items of one group in one enqueue.
+function enqueue (store, items) {
+  return store.enqueue({ groupKey: items[0].groupKey, receivedAt: Date.now(), resolved: false, plan: () => items })
 }
 
 // What the service does before the HTTP post: enrich the queued webhook, render the event.
 function renderQueued (d) {
-  const group = materialise(d.body, d.receivedAt, catalog)
+  const group = enrichQueuedWebhook(d.body, d.receivedAt, catalog)
   if (group === undefined) throw new Error(`delivery ${d.id} holds no queued webhook`)
   return renderBody(group, 'pagerduty-platform', { type: 'pagerduty', routingKey: { env: 'X' } }, { now: new Date() })
 }
 
-// `wake` is what the service wires to dispatcher.notify: new deliveries are claimable.
 async function withStore (fn) {
   const dir = mkdtempSync(join(tmpdir(), 'ae-outbox-bench-'))
-  const wake = { onClaimable: () => {} }
-  const store = createSqliteStore({ dataDir: dir }, { now: Date.now, onClaimable: () => { wake.onClaimable() } })
+  const store = createSqliteStore({ dataDir: dir, idempotencyWindowMs: 600_000 }, { now: Date.now })
   try {
-    return await fn(store, wake)
+    return await fn(store)
   } finally {
     await store.close()
     rmSync(dir, { recursive: true, force: true })
@@ -62,7 +69,7 @@ async function withStore (fn) {
 async function fill (store, count, perCall, make) {
   const calls = []
   for (let i = 0; i < count; i += perCall) {
-    calls.push(store.enqueue(Array.from({ length: Math.min(perCall, count - i) }, (_, j) => make(i + j)), { receivedAt: Date.now() }))
+    calls.push(enqueue(store, Array.from({ length: Math.min(perCall, count - i) }, (_, j) => make(i + j))))
     if (calls.length >= 50) await Promise.all(calls.splice(0))
   }
   await Promise.all(calls)
@@ -74,8 +81,9 @@ export async function benchDrain ({ count = 20_000 } = {}) {
     let sent = 0
     let resolveDone
     const done = new Promise((resolve) => { resolveDone = resolve })
-    const dispatcher = createDispatcher({ rateLimits: { byDestination: { fast: null } } }, {
+    const dispatcher = createDispatcher({}, {
       store,
+      limiter: limiter(),
       metrics: createMetrics({ defaultMetrics: false }),
       logger: silent,
       now: Date.now,
@@ -96,11 +104,12 @@ export async function benchDrain ({ count = 20_000 } = {}) {
 }
 
 export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
-  return await withStore(async (store, wake) => {
+  return await withStore(async (store) => {
     await fill(store, noise, 10, (n) => item(n))
     const waiting = new Map()
     const dispatcher = createDispatcher({}, {
       store,
+      limiter: limiter(),
       metrics: createMetrics({ defaultMetrics: false }),
       logger: silent,
       now: Date.now,
@@ -109,7 +118,6 @@ export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
         return { ok: true, status: 202 }
       }
     })
-    wake.onClaimable = () => { dispatcher.notify() } // as the service wires it
     await dispatcher.start()
     await sleep(1_000) // the burst is spent: the P3s now sit behind an empty bucket
     const latencies = []
@@ -117,7 +125,8 @@ export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
       const key = `page-${i}`
       const sent = new Promise((resolve) => waiting.set(key, resolve))
       const t0 = performance.now()
-      await store.enqueue([item(noise + i, { priority: 'P0', idempotencyKey: key })], { receivedAt: Date.now() })
+      await enqueue(store, [item(noise + i, { priority: 'P0', idempotencyKey: key })])
+      dispatcher.wake() // as the intake does once the enqueue committed
       await sent
       latencies.push(performance.now() - t0)
       await sleep(Math.random() * 100)
@@ -136,8 +145,9 @@ async function rssChild (count) {
     const t0 = performance.now()
     await fill(store, count, 10, (n) => item(n))
     const enqueueSeconds = (performance.now() - t0) / 1000
-    const dispatcher = createDispatcher({ statsIntervalMs: 500 }, {
+    const dispatcher = createDispatcher({ housekeepingIntervalMs: 500 }, {
       store,
+      limiter: limiter(),
       metrics: createMetrics(),
       logger: silent,
       now: Date.now,
@@ -167,7 +177,7 @@ export async function benchPeakRss ({ count = 100_000 } = {}) {
 async function drainFromMemory ({ count = 20_000, concurrency = 16 } = {}) {
   let next = 0
   const queued = item(0)
-  const delivery = { id: 1, body: JSON.parse(queued.bodyJson), receivedAt: Date.now() }
+  const delivery = { id: 1, body: JSON.parse(queued.body), receivedAt: Date.now() }
   const started = performance.now()
   const worker = async () => {
     while (next < count) {

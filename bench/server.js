@@ -12,7 +12,8 @@ import { parseCatalog } from '../dist/config/catalog.js'
 import { createCatalogHolder } from '../dist/config/catalog-holder.js'
 import { createMetrics } from '../dist/metrics.js'
 import { createIntake } from '../dist/outbox/intake.js'
-import { createSqliteStore } from '../dist/outbox/sqlite-store.js'
+import { classifyWebhook } from '../dist/outbox/queued-webhook.js'
+import { createSqliteStore } from '../dist/store/sqlite/store.js'
 
 const mode = process.argv[2]
 const silent = { info () {}, warn () {}, error () {} }
@@ -31,12 +32,12 @@ if (mode === 'baseline') {
   const catalog = createCatalogHolder(path, parsed.catalog, text, { metrics, logger: silent, now: () => new Date() })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-bench-'))
   // OUTBOX_SYNCHRONOUS=NORMAL measures the same path without the per-commit fsync.
-  const store = createSqliteStore({ dataDir, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
+  const store = createSqliteStore({ dataDir, idempotencyWindowMs: 600_000, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
   // no-outbox: the same app, but intake answers at once without storing anything — how close
   // a store that cost nothing would get (a diagnostic, not a mode the service has).
   const intake = mode === 'no-outbox'
-    ? async (_groupKey, notifications) => ({ enqueued: notifications.length, duplicates: 0, skipped: 0 })
-    : createIntake({ store, metrics, isConfigured: () => true })
+    ? async (payload) => ({ ...classifyWebhook(payload, catalog.current()), enqueued: 1, duplicates: 0, skipped: 0 })
+    : createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured: () => true }), onEnqueued: () => {} })
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {

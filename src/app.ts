@@ -1,14 +1,15 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { CatalogHolder } from './config/catalog-holder.js'
 import type { Metrics } from './metrics.js'
-import type { Store } from './outbox/store.js'
+import type { Intake } from './outbox/intake.js'
+import type { Store } from './store/types.js'
 import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
 import { deliveriesRoutes } from './routes/deliveries.js'
 import { registerErrorHandlers } from './routes/errors.js'
 import { healthRoutes } from './routes/health.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
-import { webhookRoutes, type Intake } from './routes/webhook.js'
+import { webhookRoutes } from './routes/webhook.js'
 
 // buildApp wires the HTTP edge from injected parts; it opens no files and starts no timers,
 // so tests build as many apps as they like and main.ts owns the process lifecycle.
@@ -27,7 +28,6 @@ export interface AppDeps {
   logger?: FastifyBaseLogger
   /** Extra readiness condition (e.g. shutting down); the store's own state is always checked. */
   notReady?: () => string | null
-  beforeScrape?: () => void
   onDeliveryRetry?: () => void
 }
 
@@ -56,7 +56,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     }, reply.elapsedTime / 1000)
   })
 
-  await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, catalog: deps.catalog, metrics: deps.metrics, intake: deps.intake, now })
+  await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
   await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
   await app.register(async (admin) => {
@@ -69,9 +69,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     ...(adminAuth !== undefined ? { reloadAuth: adminAuth } : {}),
     catalog: deps.catalog,
     metrics: deps.metrics,
-    fatal: () => deps.store.fatal(),
-    notReady: () => deps.notReady?.() ?? deps.store.unavailable(),
-    ...(deps.beforeScrape !== undefined ? { beforeScrape: deps.beforeScrape } : {})
+    notReady: () => deps.notReady?.() ?? deps.store.unavailable()
   })
   return app
 }

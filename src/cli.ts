@@ -94,6 +94,7 @@ async function explainCommand (args: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   if (code >= 0) process.exitCode = code
 }, (err: unknown) => {
+  // One line, then exit: a start that failed must not linger without a listener.
   console.error(err instanceof Error ? err.message : String(err))
-  process.exitCode = 1
+  process.exit(1)
 })

@@ -2,20 +2,26 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
 import { buildApp, LOG_REDACT_PATHS } from './app.js'
-import { parseCatalog, withOverrides, type CatalogResult } from './config/catalog.js'
+import { parseCatalog, withOverrides, type Catalog, type CatalogResult } from './config/catalog.js'
 import { createCatalogHolder } from './config/catalog-holder.js'
 import { formatProblem } from './config/problems.js'
-import { loadSettings, type Env } from './config/settings.js'
-import { countSkipped, createMetrics, initDestinationLabels } from './metrics.js'
+import { loadSettings, type Env, type Settings } from './config/settings.js'
+import { createMetrics, initDestinationLabels, type Metrics } from './metrics.js'
 import { createDestinationRegistry, type DestinationRegistry } from './notify/destinations.js'
 import { createDispatcher } from './outbox/dispatcher.js'
-import type { RateLimit } from './outbox/rate-limit.js'
-import { createSqliteStore } from './outbox/sqlite-store.js'
 import { createIntake } from './outbox/intake.js'
-import { materialise } from './notify/queued.js'
+import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
+import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
+import { createSqliteStore } from './store/sqlite/store.js'
 
-// The composition root: settings → catalog → store → notifiers → dispatcher → HTTP, and the
-// process lifecycle (SIGTERM drains in-flight sends, SIGHUP reloads the catalog).
+// The composition root: settings → catalog → store → dispatcher → HTTP, and the process
+// lifecycle. Start-up order: the store (which locks the data directory), then the listener,
+// and only then the dispatcher and the catalog watch, so a start that fails sends nothing.
+// SIGTERM drains in-flight sends; SIGHUP reloads the catalog.
+
+// What a catalog reload swaps, as one object: a reader takes it once and sees one catalog
+// with the destinations bound from it, never a mix.
+interface Runtime { catalog: Catalog, destinations: DestinationRegistry }
 
 export async function serve (env: Env): Promise<void> {
   const settings = loadSettings(env)
@@ -33,63 +39,48 @@ export async function serve (env: Env): Promise<void> {
   }
 
   const metrics = createMetrics()
-  const bindDestinations = (doc: typeof parsed.catalog.doc): DestinationRegistry => {
-    const registry = createDestinationRegistry(doc.destinations, {
-      env,
-      readFile: (p) => readFileSync(p, 'utf8'),
-      fetch: globalThis.fetch,
-      timeoutMs: settings.notifyTimeoutMs,
-      pagerDutyEventsUrl: settings.pagerDutyEventsUrl,
-      now,
-      onSecretError: (message) => { logger.error({ error: message }, 'cannot read a destination secret; that destination is skipped') }
-    })
-    initDestinationLabels(metrics, registry.labels())
-    for (const d of registry.labels()) {
-      if (registry.get(d.destination)?.configured !== true) logger.warn({ destination: d.destination }, 'destination secret not set; its notifications are recorded as skipped')
-    }
-    return registry
-  }
-  let destinations = bindDestinations(parsed.catalog.doc)
-  // Per-destination rate limits from the catalog; the limiter re-reads this on every call, so
-  // a reload that changes one takes effect at once.
-  const rateLimitsByDestination: Record<string, RateLimit> = {}
-  const applyRateLimits = (doc: typeof parsed.catalog.doc): void => {
-    for (const key of Object.keys(rateLimitsByDestination)) Reflect.deleteProperty(rateLimitsByDestination, key)
-    for (const [name, d] of Object.entries(doc.destinations)) if (d.rateLimit !== undefined) rateLimitsByDestination[name] = d.rateLimit
-  }
-  applyRateLimits(parsed.catalog.doc)
+  const bind = (catalog: Catalog): Runtime => ({ catalog, destinations: bindDestinations(catalog, settings, env, metrics, logger, now) })
+  let runtime = bind(parsed.catalog)
   const catalog = createCatalogHolder(settings.catalogPath, parsed.catalog, catalogText, {
-    metrics, logger, now, parse, onChange: (c) => {
-      destinations = bindDestinations(c.doc)
-      applyRateLimits(c.doc)
-    }
+    metrics, logger, now, parse, onChange: (next) => { runtime = bind(next) }
   })
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
-  // The store is opened before the dispatcher it wakes once new deliveries are claimable.
-  let wakeDispatcher = (): void => {}
-  const store = createSqliteStore({ dataDir: settings.dataDir, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000, synchronous: settings.outboxSynchronous }, {
+  const store = createSqliteStore({
+    dataDir: settings.dataDir,
+    idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000,
+    synchronous: settings.outboxSynchronous
+  }, {
     now: () => Date.now(),
-    onCheckpointError: (message) => { logger.warn({ err: message }, 'background WAL checkpoint failed; SQLite checkpoints on commit instead') },
-    onSuperseded: (deliveries) => { countSkipped(metrics, deliveries, 'superseded') },
-    onClaimable: () => { wakeDispatcher() }
+    onFailure: ({ operation, error }) => {
+      metrics.storeErrors.inc({ operation })
+      logger.error({ operation, err: error.message }, 'store operation failed')
+    }
   })
-  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, rateLimits: { byDestination: rateLimitsByDestination } }, {
+  const limiter = createRateLimiter((destination, type) =>
+    runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type])
+  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, leaseMs: settings.notifyTimeoutMs + 60_000 }, {
     store,
+    limiter,
     send: async (delivery) => {
+      const { catalog, destinations } = runtime
       const d = destinations.get(delivery.destination)
       if (d === undefined) return { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
-      const group = materialise(delivery.body, delivery.receivedAt, catalog.current())
-      if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook (written by an older build?); nothing to render` }
+      const group = enrichQueuedWebhook(delivery.body, delivery.receivedAt, catalog)
+      if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook; nothing to render` }
       return await d.send(group)
     },
     now: () => Date.now(),
     metrics,
     logger
   })
-  wakeDispatcher = () => { dispatcher.notify() }
-  const intake = createIntake({ store, metrics, isConfigured: (name) => destinations.get(name)?.configured === true })
+  const intake = createIntake({
+    store,
+    metrics,
+    runtime: () => ({ catalog: runtime.catalog, isConfigured: (name) => runtime.destinations.get(name)?.configured === true }),
+    onEnqueued: dispatcher.wake
+  })
 
   if (settings.webhookBearerToken === undefined && settings.webhookBasicAuth === undefined) {
     logger.warn('no WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH_* set: /webhook accepts unauthenticated requests')
@@ -110,25 +101,53 @@ export async function serve (env: Env): Promise<void> {
     now,
     logger,
     notReady: () => closing ? 'shutting down' : null,
-    onDeliveryRetry: () => { dispatcher.notify() }
+    onDeliveryRetry: dispatcher.wake
   })
 
+  let address: string
+  try {
+    address = await app.listen({ port: settings.port, host: settings.host })
+  } catch (err) {
+    await store.close()
+    const code = (err as NodeJS.ErrnoException).code
+    throw new Error(`cannot listen on ${settings.host}:${settings.port}: ${code === 'EADDRINUSE' ? 'address already in use' : (err as Error).message}`)
+  }
   await dispatcher.start()
   catalog.watch()
-  await app.listen({ port: settings.port, host: settings.host })
-  logger.info({ catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
+  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
 
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return
     closing = true
     logger.info({ signal }, 'shutting down: finishing in-flight sends, leaving the rest pending')
     catalog.close()
-    await app.close()
+    // Sends drain first, while /-/ready answers 503 "shutting down" (Kubernetes stops routing
+    // here) and webhooks that still arrive are committed as pending for the next start.
     await dispatcher.stop({ timeoutMs: 10_000 })
+    await app.close()
     await store.close()
     logger.flush()
     process.exit(0)
   }
   process.on('SIGTERM', () => { void shutdown('SIGTERM') })
   process.on('SIGINT', () => { void shutdown('SIGINT') })
+}
+
+// The catalog's destinations bound to their secrets (start and every reload, which is also
+// how a rotated secret file is picked up).
+function bindDestinations (catalog: Catalog, settings: Settings, env: Env, metrics: Metrics, logger: Logger, now: () => Date): DestinationRegistry {
+  const registry = createDestinationRegistry(catalog.doc.destinations, {
+    env,
+    readFile: (p) => readFileSync(p, 'utf8'),
+    fetch: globalThis.fetch,
+    timeoutMs: settings.notifyTimeoutMs,
+    pagerDutyEventsUrl: settings.pagerDutyEventsUrl,
+    now,
+    onSecretError: (message) => { logger.error({ error: message }, 'cannot read a destination secret; that destination is skipped') }
+  })
+  initDestinationLabels(metrics, registry.labels())
+  for (const d of registry.labels()) {
+    if (registry.get(d.destination)?.configured !== true) logger.warn({ destination: d.destination }, 'destination secret not set; its notifications are recorded as skipped')
+  }
+  return registry
 }

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { PRIORITIES } from './config/catalog-schema.js'
 import { FAILURE_REASONS } from './notify/result.js'
+import { STORE_OPERATIONS } from './store/types.js'
 
 // Every metric the service exposes, on a registry the app owns (no prom-client global), so
 // tests can build many apps side by side. Labels come from closed sets only: priority,
@@ -34,6 +35,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     deadLetters: new Gauge({ name: `${p}outbox_dead_letters`, help: 'Deliveries in the dead letter state.', registers }),
     retries: new Counter({ name: `${p}notification_retries_total`, help: 'Deliveries rescheduled for another attempt, by destination.', labelNames: ['destination', 'type'] as const, registers }),
     rateLimitWaits: new Counter({ name: `${p}rate_limit_waits_total`, help: 'Times a due delivery waited for its destination rate limit, by destination.', labelNames: ['destination', 'type'] as const, registers }),
+    storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'Store operations that failed, by operation (while failing, /-/ready answers 503 naming the cause).', labelNames: ['operation'] as const, registers }),
     catalogEntries: new Gauge({ name: `${p}catalog_entries`, help: 'Entries in the loaded catalog.', registers }),
     catalogReloads: new Counter({ name: `${p}catalog_reloads_total`, help: 'Catalog reload attempts by outcome.', labelNames: ['outcome'] as const, registers }),
     catalogLastReloadSuccessful: new Gauge({ name: `${p}catalog_last_reload_successful`, help: 'Whether the last catalog reload attempt succeeded (1) or failed (0).', registers }),
@@ -43,6 +45,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
 
   for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o }).inc(0)
   for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o }).inc(0)
+  for (const operation of STORE_OPERATIONS) m.storeErrors.labels({ operation }).inc(0)
   for (const priority of PRIORITIES) {
     m.outboxPending.labels({ priority }).set(0)
     m.outboxOldestPendingAgeSeconds.labels({ priority }).set(0)

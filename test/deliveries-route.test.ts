@@ -1,16 +1,16 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { Value } from '@sinclair/typebox/value'
-import { createSqliteStore } from '../src/outbox/sqlite-store.js'
-import type { EnqueueItem } from '../src/outbox/store.js'
+import { createSqliteStore } from '../src/store/sqlite/store.js'
+import type { EnqueueItem } from '../src/store/types.js'
 import { DeliveriesList, deliveriesRoutes } from '../src/routes/deliveries.js'
 
 function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P1', idempotencyKey: key, groupKey: `g-${key}`, body: { summary: `summary ${key}` }, ...over }
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P1', status: 'firing', idempotencyKey: key, body: JSON.stringify({ summary: `summary ${key}` }), ...over }
 }
 
 async function setup (t: { teardown: (fn: () => unknown) => void }) {
-  const store = createSqliteStore({ dataDir: ':memory:' }, { now: () => 1_000 })
+  const store = createSqliteStore({ dataDir: ':memory:', idempotencyWindowMs: 600_000 }, { now: () => 1_000 })
   let retries = 0
   const app = Fastify()
   await app.register(deliveriesRoutes, { store, onRetry: () => { retries++ } })
@@ -19,11 +19,13 @@ async function setup (t: { teardown: (fn: () => unknown) => void }) {
     await store.close()
   })
   // a: pending, b: dead, c: sent, d: skipped
-  await store.enqueue([item('a'), item('b'), item('c'), item('d', { destination: 'slack-alerts', type: 'slack', skip: true })], { receivedAt: 500 })
-  const [, b, c] = await store.claimDue(1_000, 3)
-  await store.markRetry((await store.list({ state: 'sending', limit: 10 })).find((d) => d.idempotencyKey === 'a')!.id, 1_000, 'server_error', 'HTTP 500')
-  await store.markDead(b!.id, 'client_error', 'HTTP 400')
-  await store.markSent(c!.id, 1_000)
+  for (const it of [item('a'), item('b'), item('c'), item('d', { destination: 'slack-alerts', type: 'slack', skip: true })]) {
+    await store.enqueue({ groupKey: `g-${it.idempotencyKey}`, receivedAt: 500, resolved: false, plan: () => [it] })
+  }
+  const [a, b, c] = await store.claim({ now: 1_000, limit: 3, leaseMs: 60_000, excludeDestinations: [], admit: () => true })
+  await store.markRetry(a!, 1_000, 'server_error', 'HTTP 500')
+  await store.markDead(b!, 'client_error', 'HTTP 400')
+  await store.markSent(c!, 1_000)
   return { app, store, ids: { b: b!.id, c: c!.id }, retried: () => retries }
 }
 
@@ -56,7 +58,7 @@ t.test('POST retry replays a dead letter and wakes the dispatcher', async (t) =>
   const { app, store, ids, retried } = await setup(t)
   const res = await app.inject({ method: 'POST', url: `/api/v1/deliveries/${ids.b}/retry` })
   t.equal(res.statusCode, 200)
-  t.match(res.json(), { delivery: { id: ids.b, state: 'pending', attempts: 0 } })
+  t.match(res.json(), { delivery: { id: ids.b, state: 'pending', attempts: 1 } })
   t.equal(retried(), 1)
   t.equal((await store.get(ids.b))?.state, 'pending')
 

@@ -2,13 +2,22 @@ import t from 'tap'
 import { createMetrics } from '../src/metrics.js'
 import type { SendResult } from '../src/notify/result.js'
 import { createDispatcher, type DispatcherConfig, type Timer } from '../src/outbox/dispatcher.js'
-import { createSqliteStore } from '../src/outbox/sqlite-store.js'
-import type { Delivery, EnqueueItem } from '../src/outbox/store.js'
+import { createRateLimiter, DEFAULT_RATE_LIMITS, type RateLimit } from '../src/outbox/rate-limit.js'
+import { createSqliteStore } from '../src/store/sqlite/store.js'
+import type { Delivery, EnqueueItem, Store } from '../src/store/types.js'
 
 const SECRET_MARKER = 'BODY-MARKER-must-not-be-logged'
 
-function item (key: string, over: Partial<EnqueueItem> = {}): EnqueueItem {
-  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', idempotencyKey: key, groupKey: `g-${key}`, body: { text: SECRET_MARKER }, ...over }
+type TestItem = EnqueueItem & { groupKey: string }
+
+function item (key: string, over: Partial<TestItem> = {}): TestItem {
+  return { destination: 'pagerduty', type: 'pagerduty', priority: 'P2', status: 'firing', idempotencyKey: key, groupKey: `g-${key}`, body: JSON.stringify({ text: SECRET_MARKER }), ...over }
+}
+
+// Each item as the only delivery of its own webhook; concurrent calls share one commit.
+async function enqueue (store: Store, items: TestItem[], opts: { receivedAt: number }): Promise<{ inserted: Array<{ id: number }> }> {
+  const results = await Promise.all(items.map(async ({ groupKey, ...it }) => await store.enqueue({ groupKey, receivedAt: opts.receivedAt, resolved: false, plan: () => [it] })))
+  return { inserted: results.flatMap((r) => r.inserted) }
 }
 
 interface LogEntry { level: string, obj: object, msg: string | undefined }
@@ -40,11 +49,14 @@ async function until (cond: () => boolean, what: string): Promise<void> {
 }
 
 function setup (t: { teardown: (fn: () => unknown) => void }, opts: {
-  cfg?: DispatcherConfig
+  cfg?: Partial<DispatcherConfig>
+  limits?: Record<string, RateLimit | null>
   send?: (d: Delivery) => Promise<SendResult>
 } = {}) {
   const clock = { now: 10_000_000 }
-  const store = createSqliteStore({ dataDir: ':memory:' }, { now: () => clock.now })
+  const store = createSqliteStore({ dataDir: ':memory:', idempotencyWindowMs: 600_000 }, { now: () => clock.now })
+  const limits = opts.limits ?? {}
+  const limiter = createRateLimiter((destination, type) => Object.hasOwn(limits, destination) ? limits[destination] ?? null : DEFAULT_RATE_LIMITS[type])
   const metrics = createMetrics({ defaultMetrics: false })
   const logs: LogEntry[] = []
   // Methods that need their receiver, as pino's do: an unbound call (`(c ? l.warn : l.debug)(…)`) throws.
@@ -59,6 +71,7 @@ function setup (t: { teardown: (fn: () => unknown) => void }, opts: {
   const timers = manualTimers()
   const dispatcher = createDispatcher(opts.cfg ?? {}, {
     store,
+    limiter,
     metrics,
     now: () => clock.now,
     random: () => 0.5,
@@ -103,7 +116,7 @@ t.test('classification table: sent / retry / dead', async (t) => {
           return row.result
         }
       })
-      const { inserted } = await store.enqueue([item(`k${i}`, { priority: 'P1' })], { receivedAt: clock.now - 2_000 })
+      const { inserted } = await enqueue(store, [item(`k${i}`, { priority: 'P1' })], { receivedAt: clock.now - 2_000 })
       t.equal(await dispatcher.runOnce(), 1)
       const d = await store.get(inserted[0]!.id)
       t.equal(d?.state, row.state)
@@ -128,8 +141,8 @@ t.test('a retryable failure past the maximum age is dead-lettered as expired', a
     cfg: { maxAgeMs: 60_000 },
     send: async () => ({ ok: false, retryable: true, reason: 'server_error', status: 502, error: 'HTTP 502' })
   })
-  const young = await store.enqueue([item('young')], { receivedAt: clock.now - 59_999 })
-  const old = await store.enqueue([item('old')], { receivedAt: clock.now - 60_000 })
+  const young = await enqueue(store, [item('young')], { receivedAt: clock.now - 59_999 })
+  const old = await enqueue(store, [item('old')], { receivedAt: clock.now - 60_000 })
   await dispatcher.runOnce()
   t.match(await store.get(young.inserted[0]!.id), { state: 'pending', lastReason: 'server_error' })
   t.match(await store.get(old.inserted[0]!.id), { state: 'dead', lastReason: 'expired', lastError: /server_error: HTTP 502/ })
@@ -139,14 +152,15 @@ t.test('a retryable failure past the maximum age is dead-lettered as expired', a
 
 t.test('a P0 is sent first even with 5,000 P3s queued behind a rate-limited destination', async (t) => {
   const { clock, store, dispatcher, sent, metrics } = setup(t, {
-    cfg: { concurrency: 8, batchSize: 50, rateLimits: { byDestination: { 'slack-alerts': { perSecond: 1, burst: 1 } } } }
+    cfg: { concurrency: 8 },
+    limits: { 'slack-alerts': { perSecond: 1, burst: 1 } }
   })
-  const noise: EnqueueItem[] = []
+  const noise: TestItem[] = []
   for (let i = 0; i < 5_000; i++) noise.push(item(`noise-${i}`, { destination: 'slack-alerts', type: 'slack', priority: 'P3' }))
-  await store.enqueue(noise, { receivedAt: clock.now })
-  await store.enqueue([item('pd-p3', { priority: 'P3' })], { receivedAt: clock.now })
+  await enqueue(store, noise, { receivedAt: clock.now })
+  await enqueue(store, [item('pd-p3', { priority: 'P3' })], { receivedAt: clock.now })
   clock.now += 1
-  await store.enqueue([
+  await enqueue(store, [
     item('slack-p0', { destination: 'slack-alerts', type: 'slack', priority: 'P0' }),
     item('pd-p0', { priority: 'P0' })
   ], { receivedAt: clock.now })
@@ -178,7 +192,7 @@ t.test('a 429 holds its destination until Retry-After', async (t) => {
       return { ok: false, retryable: true, reason: 'rate_limited', status: 429, retryAfterMs: 10_000, error: 'HTTP 429' }
     }
   })
-  await store.enqueue([item('a', { priority: 'P0' }), item('b', { priority: 'P3' })], { receivedAt: clock.now })
+  await enqueue(store, [item('a', { priority: 'P0' }), item('b', { priority: 'P3' })], { receivedAt: clock.now })
   await dispatcher.runOnce()
   t.equal(sent.length, 1)
   clock.now += 5_000
@@ -197,7 +211,7 @@ t.test('logging: warn when the failure changes, debug when it repeats, error on 
     { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400' }
   ]
   const { clock, store, dispatcher, logs } = setup(t, { send: async () => results.shift() ?? { ok: true, status: 200 } })
-  await store.enqueue([item('x')], { receivedAt: clock.now })
+  await enqueue(store, [item('x')], { receivedAt: clock.now })
   for (let i = 0; i < 4; i++) {
     await dispatcher.runOnce()
     clock.now += 3_600_000 / 4 // past any backoff, inside the 24 h max age
@@ -213,8 +227,8 @@ t.test('metrics: gauges from store stats after known outcomes', async (t) => {
       ? { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400' }
       : { ok: false, retryable: true, reason: 'server_error', status: 500, error: 'HTTP 500' }
   })
-  await store.enqueue([item('bad', { priority: 'P0' }), item('later', { priority: 'P1' })], { receivedAt: clock.now - 90_000 })
-  await store.enqueue([item('p3', { priority: 'P3' })], { receivedAt: clock.now })
+  await enqueue(store, [item('bad', { priority: 'P0' }), item('later', { priority: 'P1' })], { receivedAt: clock.now - 90_000 })
+  await enqueue(store, [item('p3', { priority: 'P3' })], { receivedAt: clock.now })
   await dispatcher.runOnce()
   await dispatcher.refreshGauges()
   const pending = await metrics.registry.getSingleMetricAsString('alert_enricher_outbox_pending')
@@ -229,14 +243,16 @@ t.test('metrics: gauges from store stats after known outcomes', async (t) => {
     /_count\{destination="pagerduty",type="pagerduty"\} 3/)
 })
 
-t.test('start recovers claims and notify() wakes the loop without waiting for the poll', async (t) => {
+const claimAll = (now: number) => ({ now, limit: 10, leaseMs: 60_000, excludeDestinations: [], admit: () => true })
+
+t.test('start releases claims and wake() runs the loop without waiting for the poll', async (t) => {
   const { clock, store, dispatcher, sent } = setup(t)
-  await store.enqueue([item('orphan')], { receivedAt: clock.now })
-  await store.claimDue(clock.now, 10) // left `sending` by a "crashed" process
+  await enqueue(store, [item('orphan')], { receivedAt: clock.now })
+  await store.claim(claimAll(clock.now)) // left `sending` by a "crashed" process
   await dispatcher.start()
-  await until(() => sent.length === 1, 'the recovered delivery to be sent')
-  await store.enqueue([item('fresh', { priority: 'P0' })], { receivedAt: clock.now })
-  dispatcher.notify()
+  await until(() => sent.length === 1, 'the released delivery to be sent')
+  await enqueue(store, [item('fresh', { priority: 'P0' })], { receivedAt: clock.now })
+  dispatcher.wake()
   await until(() => sent.length === 2, 'the new delivery to be sent') // no timer fired
   t.same(sent.map((d) => d.idempotencyKey), ['orphan', 'fresh'])
 })
@@ -247,7 +263,7 @@ t.test('graceful stop lets in-flight sends finish and leaves the rest pending', 
     cfg: { concurrency: 2 },
     send: async () => await new Promise<SendResult>((resolve) => releases.push(() => resolve({ ok: true, status: 200 })))
   })
-  await store.enqueue(['a', 'b', 'c', 'd', 'e'].map((k) => item(k)), { receivedAt: clock.now })
+  await enqueue(store, ['a', 'b', 'c', 'd', 'e'].map((k) => item(k)), { receivedAt: clock.now })
   await dispatcher.start()
   await until(() => releases.length === 2, 'two sends in flight')
   const stopping = dispatcher.stop({ timeoutMs: 5_000 })
@@ -258,11 +274,11 @@ t.test('graceful stop lets in-flight sends finish and leaves the rest pending', 
   t.equal((await store.list({ state: 'pending', limit: 10 })).length, 3)
 })
 
-t.test('stop is bounded: a hung send stays `sending` and is recovered at the next start', async (t) => {
+t.test('stop is bounded: a hung send stays `sending` and is released at the next start', async (t) => {
   const { clock, store, dispatcher, timers, sent } = setup(t, {
     send: async () => await new Promise<SendResult>(() => {})
   })
-  await store.enqueue([item('hung')], { receivedAt: clock.now })
+  await enqueue(store, [item('hung')], { receivedAt: clock.now })
   await dispatcher.start()
   await until(() => sent.length === 1, 'the send to start')
   const stopping = dispatcher.stop({ timeoutMs: 100 })
@@ -270,14 +286,28 @@ t.test('stop is bounded: a hung send stays `sending` and is recovered at the nex
   timers.fireAll()
   t.same(await stopping, { drained: false, inFlight: 1 })
   t.equal((await store.list({ state: 'sending', limit: 10 })).length, 1)
-  t.equal(await store.recoverClaims(), 1)
+  t.equal(await store.releaseClaims(), 1)
+})
+
+t.test('a claim left by a stopped dispatcher is sent by another once its lease lapses', async (t) => {
+  const { clock, store, dispatcher, sent } = setup(t, { cfg: { leaseMs: 30_000, releaseClaimsAtStart: false } })
+  await enqueue(store, [item('stranded')], { receivedAt: clock.now })
+  t.equal((await store.claim({ ...claimAll(clock.now), leaseMs: 30_000 })).length, 1, 'claimed by a dispatcher that then hung')
+  t.equal(await dispatcher.runOnce(), 0, 'not claimable while the lease holds')
+  clock.now += 29_999
+  t.equal(await dispatcher.runOnce(), 0, 'still held a millisecond before it lapses')
+  clock.now += 1
+  t.equal(await dispatcher.runOnce(), 1, 'claimable once claimed_until has passed')
+  t.same(sent.map((d) => [d.idempotencyKey, d.attempts]), [['stranded', 2]])
+  t.match(await store.get(1), { state: 'sent' })
 })
 
 t.test('a held destination wakes the loop when its next token is due, not at the poll interval', async (t) => {
   const { clock, store, dispatcher, sent, timers } = setup(t, {
-    cfg: { pollIntervalMs: 30_000, statsIntervalMs: 60_000, rateLimits: { byDestination: { 'slack-alerts': { perSecond: 4, burst: 1 } } } }
+    cfg: { pollIntervalMs: 30_000, housekeepingIntervalMs: 60_000 },
+    limits: { 'slack-alerts': { perSecond: 4, burst: 1 } }
   })
-  await store.enqueue([item('a', { destination: 'slack-alerts', type: 'slack' }), item('b', { destination: 'slack-alerts', type: 'slack' })], { receivedAt: clock.now })
+  await enqueue(store, [item('a', { destination: 'slack-alerts', type: 'slack' }), item('b', { destination: 'slack-alerts', type: 'slack' })], { receivedAt: clock.now })
   await dispatcher.start()
   await until(() => sent.length === 1 && [...timers.timers].some((x) => x.ms === 250), 'a wake-up at the next token (250 ms)')
   clock.now += 250

@@ -18,7 +18,7 @@ const ROUTING_KEY = 'idempotencyroutingkey00000000001' // 32 chars
 
 interface WebhookAnswer { status: string, enqueued: number, duplicates: number }
 
-interface Setup { service: ServiceProcess, slack: FakeSlack, pagerduty: FakeServer }
+interface Setup { service: ServiceProcess, slack: FakeSlack, pagerduty: FakeServer, env: Record<string, string> }
 
 async function setup (t: Test, env: Record<string, string> = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'ae-idem-'))
@@ -31,15 +31,17 @@ async function setup (t: Test, env: Record<string, string> = {}): Promise<Setup>
     pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } },
     'slack-incident-response': { type: 'slack', channel: '#incident-response', webhookUrl: { env: 'SLACK_WEBHOOK_URL_INCIDENT_RESPONSE' } }
   }, [entry('idem-page', 'IdemPage', 'P0', ['pagerduty', 'slack-incident-response'])]))
-  const service = await startServiceProcess({
+  const serviceEnv = {
     CATALOG_PATH: catalogPath,
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
     PAGERDUTY_EVENTS_URL: pagerduty.url,
     SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slack.url,
     ...env
-  })
+  }
+  // A DATA_DIR the test owns: a restart reopens it.
+  const service = await startServiceProcess(serviceEnv, { dataDir: join(dir, 'data') })
   t.teardown(service.stop)
-  return { service, slack, pagerduty }
+  return { service, slack, pagerduty, env: serviceEnv }
 }
 
 async function post (t: Test, url: string, opts: PageOptions): Promise<WebhookAnswer> {
@@ -173,4 +175,43 @@ t.test('a resolve is not overtaken by a retried trigger of the same group', asyn
   await waitUntil('no PagerDuty delivery of the group pending', 20_000, async () => (await rows()).every((d) => d.state !== 'pending' && d.state !== 'sending'))
   const events = reached(s, 'flapping').pagerduty
   t.equal(events.at(-1), 'resolve', `the last event PagerDuty accepted for the group is the resolve (accepted: ${events.join(', ')})`)
+})
+
+t.test('fire, resolve, fire again within the window: two triggers and one resolve, in order; HA peers still collapse', async (t) => {
+  const s = await setup(t)
+  const url = s.service.url
+  const fire = { alertname: 'IdemPage', group: 'refire' }
+  t.match(await post(t, url, fire), { enqueued: 2 })
+  await waitForReached(s, 'refire', 1, 1)
+  t.match(await post(t, url, { ...fire, status: 'resolved' }), { enqueued: 2 })
+  await waitForReached(s, 'refire', 2, 2)
+  // ~70 s later in real life: the same labels, a new startsAt. Three HA peers post it at once.
+  const refire = { ...fire, startsAt: '2026-11-26T20:42:05Z' }
+  const answers = await Promise.all([0, 1, 2].map(async () => await post(t, url, refire)))
+  t.same(answers.map((a) => a.enqueued).sort(), [0, 0, 2], 'a new notification, enqueued once across three peers')
+  await waitForReached(s, 'refire', 3, 3)
+  await sleep(300) // room for a wrongly doubled send to arrive
+  t.same(reached(s, 'refire'), { slack: 3, pagerduty: ['trigger', 'resolve', 'trigger'] })
+})
+
+t.test('the idempotency window holds across a restart', async (t) => {
+  const s = await setup(t)
+  const payload = webhookPayload({ alertname: 'IdemPage', group: 'restart' })
+  t.match((await postWebhook(s.service.url, payload)).json, { enqueued: 2 })
+  await waitForReached(s, 'restart', 1, 1)
+  await s.service.stop()
+  const again = await startServiceProcess({ ...s.env }, { dataDir: s.service.dataDir })
+  t.teardown(again.stop)
+  t.match((await postWebhook(again.url, payload)).json, { status: 'duplicate', enqueued: 0, duplicates: 2 }, 'the retry after the restart is a duplicate')
+  await sleep(300)
+  t.same(reached(s, 'restart'), { slack: 1, pagerduty: ['trigger'] })
+})
+
+t.test('the default window is 600 s on the running service, not a unit slip', async (t) => {
+  const s = await setup(t)
+  const payload = webhookPayload({ alertname: 'IdemPage', group: 'default-window' })
+  t.match((await postWebhook(s.service.url, payload)).json, { enqueued: 2 })
+  // Longer than 6 s (a window of 600 ms ×10, or 6 s): still inside 600 s.
+  await sleep(7_000)
+  t.match((await postWebhook(s.service.url, payload)).json, { status: 'duplicate', enqueued: 0 })
 })

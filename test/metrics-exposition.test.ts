@@ -28,7 +28,7 @@ function promtoolCheckMetrics (text: string): { status: number | null, problems:
 }
 
 // Labels a metric of ours may carry: closed sets only (never alertname, fingerprint, instance).
-const BOUNDED_LABELS = new Set(['outcome', 'priority', 'status', 'matched', 'destination', 'type', 'reason', 'route', 'method', 'status_code', 'le'])
+const BOUNDED_LABELS = new Set(['outcome', 'operation', 'priority', 'status', 'matched', 'destination', 'type', 'reason', 'route', 'method', 'status_code', 'le'])
 
 t.test('promtool check metrics can fail (the check is real)', async (t) => {
   const r = promtoolCheckMetrics('# HELP things Things.\n# TYPE things counter\nthings 1\n')

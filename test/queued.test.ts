@@ -7,7 +7,11 @@ import { parseCatalog, type Catalog } from '../src/config/catalog.js'
 import { enrichGroup } from '../src/enrich/enrich.js'
 import type { EnrichedGroup } from '../src/enrich/types.js'
 import { routeGroup } from '../src/notify/plan.js'
-import { materialise, queuedWebhookJson, routeWebhook, type QueuedNotification } from '../src/notify/queued.js'
+import { classifyWebhook, enrichQueuedWebhook as materialise, queueWebhook, queuedWebhookJson } from '../src/outbox/queued-webhook.js'
+
+type QueuedNotification = ReturnType<typeof queueWebhook>[number]
+const routeWebhook = (payload: WebhookPayload, text: string, c: Catalog): { notifications: QueuedNotification[] } =>
+  ({ notifications: queueWebhook(payload, text, classifyWebhook(payload, c), c, []) })
 import { BUNDLED_CATALOG, fixture } from './helpers/app.js'
 
 // The webhook path queues the payload as received plus the routed alert indexes, and enriches
@@ -35,14 +39,14 @@ function bothWays (payload: WebhookPayload, receivedJson: string, receivedAt: nu
   const queued = routeWebhook(payload, receivedJson, catalog).notifications
   return {
     queued,
-    materialised: queued.map((n) => materialise(JSON.parse(n.bodyJson), receivedAt, sendCatalog)),
+    materialised: queued.map((n) => materialise(JSON.parse(n.body) as unknown, receivedAt, sendCatalog)),
     expected: routeGroup(enrichGroup(payload, catalog, new Date(receivedAt)), catalog.doc.destinations)
   }
 }
 
 function storedAlerts (n: QueuedNotification | undefined): unknown {
   if (n === undefined) throw new Error('no such notification')
-  return (JSON.parse(n.bodyJson) as { alerts: unknown }).alerts
+  return (JSON.parse(n.body) as { alerts: unknown }).alerts
 }
 
 function alert (over: Partial<WebhookAlert> & { labels: WebhookAlert['labels'] }): WebhookAlert {
@@ -118,7 +122,7 @@ function assertEquivalent (payload: WebhookPayload, receivedAt: number): { whole
   const counts = { whole: 0, partial: 0 }
   queued.forEach((n, i) => {
     deepStrictEqual(materialised[i], expected[i]?.body, `body for ${n.destination}`)
-    strictEqual(n.body, undefined)
+    strictEqual(typeof n.body, 'string')
     if (storedAlerts(n) === null) counts.whole++
     else counts.partial++
   })
@@ -172,7 +176,7 @@ t.test('a group split across destinations stores its indexes; a whole-group rout
   ])
   const w = bothWays(whole, JSON.stringify(whole), RECEIVED_AT)
   t.same(w.queued.map((n) => [n.destination, storedAlerts(n)]), [['pagerduty', null], ['slack-incident-response', null]])
-  t.match(w.queued[0]?.bodyJson, /^\{"alerts":null,"payload":/)
+  t.match(w.queued[0]?.body, /^\{"alerts":null,"payload":/)
   t.same(w.materialised.map((g) => g?.alerts.length), [2, 2])
   t.strictSame(w.materialised, w.expected.map((n) => n.body))
 
@@ -195,8 +199,8 @@ t.test('the received text is embedded verbatim', async (t) => {
   const queued = routeWebhook(payload, text, catalog).notifications
   t.ok(queued.length > 0)
   for (const n of queued) {
-    t.ok(n.bodyJson.endsWith(`,"payload":${text}}`), `${n.destination}: the text itself, not a re-serialisation`)
-    const parsed = JSON.parse(n.bodyJson) as { payload: Record<string, unknown> }
+    t.ok(n.body.endsWith(`,"payload":${text}}`), `${n.destination}: the text itself, not a re-serialisation`)
+    const parsed = JSON.parse(n.body) as { payload: Record<string, unknown> }
     t.strictSame(parsed.payload, reordered)
     t.same(Object.keys(parsed.payload), Object.keys(reordered), 'key order survives')
     t.ok(materialise(parsed, RECEIVED_AT, catalog) !== undefined, 'and it materialises')
@@ -260,5 +264,5 @@ t.test('materialise enriches with the catalog it is given; the routing stays as 
   const rerouted = catalogFrom(ORIGINAL.replace(HIGH_ERROR_RATE, `${HIGH_ERROR_RATE}\n    destinations: [pagerduty, slack-alerts]`))
   const slack = atIntake.queued.find((n) => n.destination === 'slack-alerts')
   t.same(storedAlerts(slack), [1])
-  t.same(materialise(JSON.parse(slack?.bodyJson ?? 'null'), RECEIVED_AT, rerouted)?.alerts.map((a) => a.fingerprint), ['ddddddddddddddd2'])
+  t.same(materialise(JSON.parse(slack?.body ?? 'null'), RECEIVED_AT, rerouted)?.alerts.map((a) => a.fingerprint), ['ddddddddddddddd2'])
 })

@@ -13,7 +13,12 @@ import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
 // What routing needs of an alert: enriched alerts (preview) and the webhook path's classified
 // alerts (notify/queued.ts) both have it, so both route through routeAlerts.
-export type RoutableAlert = Pick<EnrichedAlert, 'fingerprint' | 'status' | 'priority' | 'destinations'>
+export type RoutableAlert = Pick<EnrichedAlert, 'fingerprint' | 'status' | 'startsAt' | 'priority' | 'destinations'>
+
+// A destination already told that the group fires (the store remembers it until the group
+// resolves): it hears every later notification of the group, even when the catalog has since
+// routed the group elsewhere, so a resolve always reaches where its trigger went.
+export interface NotifiedRoute { destination: string, type: Destination['type'], priority: PriorityName }
 
 export interface Route<A extends RoutableAlert> {
   destination: string
@@ -28,7 +33,8 @@ export interface Route<A extends RoutableAlert> {
 }
 
 export function routeAlerts<A extends RoutableAlert> (
-  groupKey: string, groupPriority: PriorityName, alerts: readonly A[], destinations: Record<string, Destination>
+  groupKey: string, groupPriority: PriorityName, alerts: readonly A[], destinations: Record<string, Destination>,
+  notified: readonly NotifiedRoute[] = []
 ): Array<Route<A>> {
   // Sorted ids: the same group always yields the same order, whatever the alert order.
   const ids = [...new Set(alerts.flatMap((a) => a.destinations))].sort()
@@ -43,6 +49,13 @@ export function routeAlerts<A extends RoutableAlert> (
     const states = whole ? (wholeStates ??= alertStates(routed)) : alertStates(routed)
     const { status, priority } = routedState(routed, groupPriority)
     out.push({ destination: id, type: dest.type, alerts: routed, whole, status, priority, idempotencyKey: keyFor(id, groupKey, status, states) })
+  }
+  // A notified destination the catalog no longer routes to gets the whole group, at the
+  // priority it was paged with.
+  const { status } = routedState(alerts, groupPriority)
+  for (const n of notified) {
+    if (ids.includes(n.destination)) continue
+    out.push({ destination: n.destination, type: n.type, alerts: [...alerts], whole: true, status, priority: n.priority, idempotencyKey: keyFor(n.destination, groupKey, status, wholeStates ??= alertStates(alerts)) })
   }
   return out
 }
@@ -91,12 +104,14 @@ function routedState (alerts: readonly RoutableAlert[], groupPriority: PriorityN
 }
 
 // The sorted alert states as JSON (computed once per sub-group, shared by its destinations).
+// startsAt tells a re-fire from the first fire: Prometheus gives a re-fired alert a new one.
 function alertStates (alerts: readonly RoutableAlert[]): string {
-  return JSON.stringify(alerts.map((a) => `${a.fingerprint}:${a.status}`).sort())
+  return JSON.stringify(alerts.map((a) => `${a.fingerprint}:${a.status}:${a.startsAt}`).sort())
 }
 
 // Same destination, group, status and alert states → same key: Alertmanager retries and HA
-// duplicates collapse in the outbox, while any change in what fires makes a new delivery.
+// duplicates collapse in the outbox, while any change in what fires (an alert added,
+// resolved, or resolved and fired again) makes a new delivery.
 // Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
 function keyFor (destination: string, groupKey: string, status: AlertStatus, states: string): string {
   return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(groupKey)},${JSON.stringify(status)},${states}]`)

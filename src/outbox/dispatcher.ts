@@ -1,35 +1,40 @@
+import { PRIORITIES } from '../config/catalog-schema.js'
 import { countSkipped, type Metrics } from '../metrics.js'
 import type { SendResult } from '../notify/result.js'
+import type { Delivery, MarkResult, Store } from '../store/types.js'
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js'
-import { createRateLimiter, type RateLimiterConfig } from './rate-limit.js'
-import type { Delivery, Store } from './store.js'
+import type { RateLimiter } from './rate-limit.js'
 
-// The background loop that empties the outbox: claim due deliveries highest priority first,
-// within each destination's rate limit, send them concurrently, record the outcome.
-// At-least-once: a crash between a send and its markSent re-sends on restart (PagerDuty
-// dedup_key makes that harmless; Slack may show a duplicate, never a lost page).
+// The loop that empties the outbox: claim due deliveries highest priority first, within each
+// destination's rate limit, send them concurrently, record each outcome. Woken at once when
+// work is enqueued; polls as a fallback. At-least-once: a crash (or a lapsed claim) between
+// a send and its mark sends again (PagerDuty's dedup_key makes that harmless; Slack may show
+// a duplicate, never miss a page).
 
 export interface DispatcherConfig {
-  pollIntervalMs?: number
-  batchSize?: number
-  concurrency?: number
-  rateLimits?: RateLimiterConfig
-  backoff?: Partial<BackoffConfig>
+  pollIntervalMs: number
+  concurrency: number
+  // Longer than a send can take (the notify timeout), so only a hung or dead process lapses.
+  leaseMs: number
   // A delivery still failing (retryably) this long after its webhook was received is
   // dead-lettered with reason `expired`.
-  maxAgeMs?: number
-  // How often outbox gauges are refreshed and old sent rows pruned.
-  statsIntervalMs?: number
-  retainSentMs?: number
+  maxAgeMs: number
+  housekeepingIntervalMs: number
+  retainSentMs: number
+  backoff: BackoffConfig
+  // Only where this process alone owns the store (SQLite): claims left by a crash return at once.
+  releaseClaimsAtStart: boolean
 }
 
-export const DISPATCHER_DEFAULTS = {
+export const DISPATCHER_DEFAULTS: DispatcherConfig = {
   pollIntervalMs: 1_000,
-  batchSize: 100,
   concurrency: 16,
+  leaseMs: 60_000,
   maxAgeMs: 24 * 60 * 60_000,
-  statsIntervalMs: 5_000,
-  retainSentMs: 7 * 24 * 60 * 60_000
+  housekeepingIntervalMs: 5_000,
+  retainSentMs: 7 * 24 * 60 * 60_000,
+  backoff: DEFAULT_BACKOFF,
+  releaseClaimsAtStart: true
 }
 
 type LogFn = (obj: object, msg?: string) => void
@@ -39,7 +44,8 @@ export interface Timer { clear: () => void }
 
 export interface DispatcherDeps {
   store: Store
-  // Resolves the notifier for delivery.destination and sends; returns a result, never throws.
+  limiter: RateLimiter
+  // Renders and sends one delivery; returns a result, never throws.
   send: (delivery: Delivery) => Promise<SendResult>
   now: () => number
   metrics: Metrics
@@ -49,10 +55,9 @@ export interface DispatcherDeps {
 }
 
 export interface Dispatcher {
-  // Recovers a crashed process's claims, then dispatches until stop().
   start: () => Promise<void>
-  // New work was enqueued: claim now rather than at the next poll.
-  notify: () => void
+  // Work was enqueued (or replayed): claim now rather than at the next poll.
+  wake: () => void
   // One claim round; waits for the sends it started. Returns how many were claimed.
   runOnce: () => Promise<number>
   refreshGauges: () => Promise<void>
@@ -60,84 +65,60 @@ export interface Dispatcher {
   stop: (opts?: { timeoutMs?: number }) => Promise<{ drained: boolean, inFlight: number }>
 }
 
-// Timers keep the process alive between start() and stop(), as a worker loop should.
 function defaultSetTimer (fn: () => void, ms: number): Timer {
   const t = setTimeout(fn, ms)
-  return { clear: () => clearTimeout(t) }
+  return { clear: () => { clearTimeout(t) } }
 }
 
-// Errors thrown by a sender may embed a URL (and so a secret): log the class name only.
+// Errors thrown by a sender or the store may embed a URL (and so a secret): log the class only.
 function errorName (err: unknown): string {
   return err instanceof Error ? err.name : typeof err
 }
 
-export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): Dispatcher {
+export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: DispatcherDeps): Dispatcher {
   const c = { ...DISPATCHER_DEFAULTS, ...cfg }
-  const backoff = { ...DEFAULT_BACKOFF, ...cfg.backoff }
-  const { store, metrics, logger } = deps
+  const { store, limiter, metrics, logger } = deps
   const random = deps.random ?? Math.random
   const setTimer = deps.setTimer ?? defaultSetTimer
-  const limiter = createRateLimiter(cfg.rateLimits)
 
-  // Every started settle (send + recording its outcome), for stop() to wait on.
   const inFlight = new Set<Promise<void>>()
-  // Requests in progress: what the concurrency limit counts.
-  let sending = 0
-  let started = false
-  let stopping = false
+  let running = false
   let pumping: Promise<void> | null = null
   let pumpAgain = false
   let wakeTimer: Timer | null = null
-  let statsTimer: Timer | null = null
-  let msUntilToken = Infinity
-  // Destinations with due work currently waiting for a token.
-  const held = new Set<string>()
+  let housekeepingTimer: Timer | null = null
 
-  async function settle (d: Delivery): Promise<void> {
+  async function record (d: Delivery, result: SendResult, now: number): Promise<void> {
     const { destination, type } = d
-    const startedAt = deps.now()
-    let result: SendResult
-    try {
-      result = await deps.send(d)
-    } catch (err) {
-      result = { ok: false, retryable: true, reason: 'network', error: `sender threw ${errorName(err)}` }
-    }
-    const now = deps.now()
-    // The slot is free once the request is over: claiming the next batch now lets the claim
-    // share a group commit with this outcome's mark.
-    sending--
-    if (started && !stopping) kick()
-    metrics.notificationAttemptSeconds.observe({ destination, type }, (now - startedAt) / 1000)
     const log = { id: d.id, destination, type, priority: d.priority, attempt: d.attempts }
-
+    const lost = (mark: MarkResult | 'superseded'): boolean => {
+      if (mark !== 'lost_claim') return false
+      logger.warn(log, 'claim lapsed before the outcome was recorded; the delivery is claimable again')
+      return true
+    }
     if (result.ok) {
-      await store.markSent(d.id, now)
+      if (lost(await store.markSent(d, now))) return
       metrics.notifications.inc({ destination, type, outcome: 'sent', reason: '' })
       metrics.deliveryLatencySeconds.observe({ priority: d.priority }, Math.max(0, now - d.receivedAt) / 1000)
       logger.debug({ ...log, status: result.status }, 'notification sent')
       return
     }
     const { reason, error } = result
-    if (!result.retryable) {
-      await store.markDead(d.id, reason, error)
-      metrics.notifications.inc({ destination, type, outcome: 'dead', reason })
-      logger.error({ ...log, reason, status: result.status, error }, 'notification dead-lettered')
-      return
-    }
     const ageMs = now - d.receivedAt
-    if (ageMs >= c.maxAgeMs) {
-      const why = `gave up after ${d.attempts} attempts over ${Math.round(ageMs / 60_000)} min; last: ${reason}: ${error}`
-      await store.markDead(d.id, 'expired', why)
-      metrics.notifications.inc({ destination, type, outcome: 'dead', reason: 'expired' })
-      logger.error({ ...log, reason: 'expired', lastReason: reason, error }, 'notification dead-lettered')
+    if (!result.retryable || ageMs >= c.maxAgeMs) {
+      const expired = result.retryable
+      const why = expired ? `gave up after ${d.attempts} attempts over ${Math.round(ageMs / 60_000)} min; last: ${reason}: ${error}` : error
+      if (lost(await store.markDead(d, expired ? 'expired' : reason, why))) return
+      metrics.notifications.inc({ destination, type, outcome: 'dead', reason: expired ? 'expired' : reason })
+      logger.error({ ...log, reason: expired ? 'expired' : reason, lastReason: reason, status: result.status, error }, 'notification dead-lettered')
       return
     }
-    const delayMs = backoffDelayMs(backoff, d.attempts, random, result.retryAfterMs)
-    if (reason === 'rate_limited') {
-      // The destination asked us to slow down: nothing else goes there before then.
-      limiter.holdUntil(destination, type, now, now + Math.min(result.retryAfterMs ?? delayMs, backoff.maxRetryAfterMs))
-    }
-    if (await store.markRetry(d.id, now + delayMs, reason, error) === 'superseded') {
+    const delayMs = backoffDelayMs(c.backoff, d.attempts, random, result.retryAfterMs)
+    // The destination asked us to slow down: nothing else goes there before then.
+    if (reason === 'rate_limited') limiter.holdUntil(destination, type, now, now + (result.retryAfterMs ?? delayMs))
+    const mark = await store.markRetry(d, now + delayMs, reason, error)
+    if (lost(mark)) return
+    if (mark === 'superseded') {
       countSkipped(metrics, [d], 'superseded')
       logger.info({ ...log, reason, error }, 'failed notification superseded by a newer one of the same group; not retried')
       return
@@ -152,87 +133,80 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
   }
 
   function launch (d: Delivery): void {
-    sending++
-    const p: Promise<void> = settle(d)
+    const startedAt = deps.now()
+    const p: Promise<void> = deps.send(d)
+      .catch((err: unknown): SendResult => ({ ok: false, retryable: true, reason: 'network', error: `sender threw ${errorName(err)}` }))
+      .then(async (result) => {
+        const now = deps.now()
+        metrics.notificationAttemptSeconds.observe({ destination: d.destination, type: d.type }, (now - startedAt) / 1000)
+        await record(d, result, now)
+      })
       .catch((err: unknown) => {
-        // The row stays `sending`; recoverClaims() returns it to pending on the next start.
+        // The store logged and counted it; the claim lapses and the delivery is sent again.
         logger.error({ id: d.id, destination: d.destination, err: errorName(err) }, 'recording a delivery outcome failed')
       })
-      .finally(() => { inFlight.delete(p) })
+      .finally(() => {
+        inFlight.delete(p)
+        if (running) wake()
+      })
     inFlight.add(p)
   }
 
-  function budgetFor (now: number) {
-    return (destination: string, type: Delivery['type']): number => {
-      const n = limiter.available(destination, type, now)
-      if (n >= 1) {
-        held.delete(destination)
-        return n
-      }
-      // Counted once per wait, not once per claim round that finds it still waiting.
-      if (!held.has(destination)) metrics.rateLimitWaits.inc({ destination, type })
-      held.add(destination)
-      msUntilToken = Math.min(msUntilToken, limiter.msUntilAvailable(destination, type, now))
-      return 0
-    }
-  }
-
-  // Claims until the concurrency slots are full or nothing more is due.
-  async function claimRound (): Promise<Delivery[]> {
-    const claimedAll: Delivery[] = []
-    msUntilToken = Infinity
-    while (!stopping) {
-      const want = Math.min(c.batchSize, c.concurrency - sending)
-      if (want <= 0) break
+  // Claims until the concurrency slots are full or nothing more may go now.
+  async function claimRound (): Promise<number> {
+    let claimed = 0
+    while (inFlight.size < c.concurrency) {
       const now = deps.now()
-      const rows = await store.claimDue(now, want, { budgetFor: budgetFor(now) })
-      for (const d of rows) {
-        limiter.take(d.destination, d.type, now)
-        launch(d)
-      }
-      claimedAll.push(...rows)
-      if (rows.length < want) break
+      const refused = new Set<string>() // a wait is counted once, not once per waiting delivery
+      const rows = await store.claim({
+        now,
+        limit: c.concurrency - inFlight.size,
+        leaseMs: c.leaseMs,
+        excludeDestinations: limiter.exhausted(now).destinations,
+        admit: (destination, type) => {
+          if (refused.has(destination)) return false
+          if (limiter.admit(destination, type, now)) return true
+          refused.add(destination)
+          metrics.rateLimitWaits.inc({ destination, type })
+          return false
+        }
+      })
+      for (const d of rows) launch(d)
+      claimed += rows.length
+      if (rows.length === 0) break
     }
-    return claimedAll
+    return claimed
   }
 
   function scheduleWake (): void {
     wakeTimer?.clear()
-    wakeTimer = null
-    if (!started || stopping) return
-    wakeTimer = setTimer(kick, Math.max(1, Math.min(c.pollIntervalMs, msUntilToken)))
+    wakeTimer = running ? setTimer(wake, Math.max(1, Math.min(c.pollIntervalMs, limiter.exhausted(deps.now()).msUntilNext))) : null
   }
 
-  // Coalesces wake-ups: at most one claim round runs at a time, plus one queued behind it.
-  function kick (): void {
+  // At most one claim round runs at a time; a wake-up during one runs another after it.
+  function wake (): void {
+    if (!running) return
     if (pumping !== null) {
       pumpAgain = true
       return
     }
-    let failed = false
     pumping = (async () => {
       do {
         pumpAgain = false
-        try {
-          await claimRound()
-        } catch (err) {
-          logger.error({ err: errorName(err) }, 'claiming deliveries failed')
-          failed = true // retried at the next wake-up, not in a loop
-          break
-        }
-      } while (pumpAgain && !stopping)
-    })().finally(() => {
+        await claimRound()
+      } while (pumpAgain && running)
+    })().catch((err: unknown) => {
+      // The store logged and counted it; the next wake-up or poll tries again.
+      logger.error({ err: errorName(err) }, 'claiming deliveries failed')
+    }).finally(() => {
       pumping = null
-      // A notify() between the loop's last check and here found `pumping` still set: without
-      // this it would be lost, and its work would wait for the next poll.
-      if (pumpAgain && !failed && started && !stopping) kick()
-      else scheduleWake()
+      scheduleWake()
     })
   }
 
   async function refreshGauges (): Promise<void> {
     const s = await store.stats(deps.now())
-    for (const priority of ['P0', 'P1', 'P2', 'P3'] as const) {
+    for (const priority of PRIORITIES) {
       metrics.outboxPending.set({ priority }, s.pending[priority])
       metrics.outboxOldestPendingAgeSeconds.set({ priority }, s.oldestPendingAgeMs[priority] / 1000)
     }
@@ -241,47 +215,43 @@ export function createDispatcher (cfg: DispatcherConfig, deps: DispatcherDeps): 
 
   async function housekeeping (): Promise<void> {
     try {
+      const now = deps.now()
+      await store.housekeeping(now, now - c.retainSentMs)
       await refreshGauges()
-      await store.pruneSent(deps.now() - c.retainSentMs)
     } catch (err) {
-      logger.warn({ err: errorName(err) }, 'outbox housekeeping failed')
+      logger.error({ err: errorName(err) }, 'outbox housekeeping failed')
     }
-    if (started && !stopping) statsTimer = setTimer(() => { void housekeeping() }, c.statsIntervalMs)
+    if (running) housekeepingTimer = setTimer(() => { void housekeeping() }, c.housekeepingIntervalMs)
   }
 
   return {
     async start () {
-      if (started) return
-      const recovered = await store.recoverClaims()
-      if (recovered > 0) logger.info({ recovered }, 'returned interrupted deliveries to pending')
-      started = true
-      stopping = false
+      if (running) return
+      if (c.releaseClaimsAtStart) {
+        const released = await store.releaseClaims()
+        if (released > 0) logger.info({ released }, 'returned interrupted deliveries to pending')
+      }
+      running = true
       void housekeeping()
-      kick()
+      wake()
     },
-    notify () {
-      if (started && !stopping) kick()
-    },
+    wake,
     async runOnce () {
-      const rows = await claimRound()
+      const claimed = await claimRound()
       await Promise.all([...inFlight])
-      return rows.length
+      return claimed
     },
     refreshGauges,
     async stop ({ timeoutMs = 10_000 } = {}) {
-      stopping = true
+      running = false
       wakeTimer?.clear()
-      statsTimer?.clear()
+      housekeepingTimer?.clear()
       if (pumping !== null) await pumping
-      if (inFlight.size === 0 || timeoutMs <= 0) {
-        started = false
-        return { drained: inFlight.size === 0, inFlight: inFlight.size }
-      }
+      if (inFlight.size === 0 || timeoutMs <= 0) return { drained: inFlight.size === 0, inFlight: inFlight.size }
       let timer: Timer | null = null
-      const timedOut = new Promise<false>((resolve) => { timer = setTimer(() => resolve(false), timeoutMs) })
+      const timedOut = new Promise<false>((resolve) => { timer = setTimer(() => { resolve(false) }, timeoutMs) })
       const drained = await Promise.race([Promise.all([...inFlight]).then(() => true as const), timedOut])
       ;(timer as Timer | null)?.clear()
-      started = false
       return { drained, inFlight: inFlight.size }
     }
   }

@@ -1,17 +1,40 @@
+import type { WebhookPayload } from '../alertmanager/webhook.js'
+import type { Catalog } from '../config/catalog.js'
 import { countSkipped, type Metrics } from '../metrics.js'
-import type { Intake } from '../routes/webhook.js'
-import type { EnqueueItem, Store } from './store.js'
+import type { Store } from '../store/types.js'
+import { classifyWebhook, queueWebhook, type ClassifiedWebhook } from './queued-webhook.js'
 
-// Step 4: planned notifications into the outbox in one (group-committed) transaction.
-// Destinations without a secret are stored as `skipped` so they stay visible. The dispatcher
-// is woken by the store once they are claimable (SqliteStoreDeps.onClaimable), not from here.
-export function createIntake (deps: { store: Store, metrics: Metrics, isConfigured: (destination: string) => boolean }): Intake {
-  return async (groupKey, notifications, receivedAt) => {
-    if (notifications.length === 0) return { enqueued: 0, duplicates: 0, skipped: 0 }
-    const items = notifications.map((n): EnqueueItem => ({ ...n, groupKey, ...(deps.isConfigured(n.destination) ? {} : { skip: true }) }))
-    const result = await deps.store.enqueue(items, { receivedAt })
-    const pending = result.inserted.filter((d) => d.state === 'pending').length
-    countSkipped(deps.metrics, result.inserted.filter((d) => d.state === 'skipped'), 'not_configured')
-    return { enqueued: pending, duplicates: result.duplicates.length, skipped: result.inserted.length - pending }
+// Step 4 of the flow: a validated webhook into the outbox, in one durable transaction, and
+// the dispatcher woken the moment it commits. Destinations without a secret are stored as
+// `skipped` so they stay visible.
+
+export interface IntakeResult extends ClassifiedWebhook { enqueued: number, duplicates: number, skipped: number }
+export type Intake = (payload: WebhookPayload, receivedJson: string, receivedAt: number) => Promise<IntakeResult>
+
+export interface IntakeDeps {
+  store: Store
+  metrics: Metrics
+  // The catalog and which of its destinations have their secret, read once per webhook.
+  runtime: () => { catalog: Catalog, isConfigured: (destination: string) => boolean }
+  onEnqueued: () => void
+}
+
+export function createIntake (deps: IntakeDeps): Intake {
+  return async (payload, receivedJson, receivedAt) => {
+    const { catalog, isConfigured } = deps.runtime()
+    const classified = classifyWebhook(payload, catalog)
+    const result = await deps.store.enqueue({
+      groupKey: payload.groupKey,
+      receivedAt,
+      resolved: payload.status === 'resolved',
+      plan: (notified) => queueWebhook(payload, receivedJson, classified, catalog, notified)
+        .map((n) => isConfigured(n.destination) ? n : { ...n, skip: true })
+    })
+    const skipped = result.inserted.filter((d) => d.state === 'skipped')
+    countSkipped(deps.metrics, skipped, 'not_configured')
+    countSkipped(deps.metrics, result.superseded, 'superseded')
+    const enqueued = result.inserted.length - skipped.length
+    if (enqueued > 0) deps.onEnqueued()
+    return { ...classified, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
   }
 }

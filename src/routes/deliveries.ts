@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { Delivery, DeliveryState, type Store } from '../outbox/store.js'
+import { Delivery, DeliveryState, type Store } from '../store/types.js'
 import { sendError } from './errors.js'
 
 // Admin view of the outbox. Bodies are returned as stored: they never hold secrets (the
@@ -53,7 +53,7 @@ export async function deliveriesRoutes (app: FastifyInstance, opts: DeliveriesRo
       return sendError(reply, 400, 'bad_request', `invalid delivery id: ${request.validationError.message}`)
     }
     const { id } = request.params
-    const result = await store.retryDead(id)
+    const result = await store.retryDead(id, Date.now())
     if (result.outcome === 'not_found') return sendError(reply, 404, 'not_found', `no delivery ${id}`)
     if (result.outcome === 'not_dead') {
       return sendError(reply, 409, 'not_dead', `delivery ${id} is ${result.state}; only dead deliveries can be retried`)

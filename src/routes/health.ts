@@ -11,20 +11,14 @@ export interface HealthRouteOptions {
   reloadAuth?: onRequestHookHandler
   catalog: CatalogHolder
   metrics: Metrics
-  /** A failure only a restart clears; null when alive. */
-  fatal: () => string | null
-  /** Why the service cannot take webhooks now (shutting down, store unwritable); null when it can. */
+  /** Why the service cannot take webhooks now (shutting down, store failing); null when it can. */
   notReady: () => string | null
-  /** Refreshes gauges that are read from the store at scrape time. */
-  beforeScrape?: () => void
 }
 
 export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
-  app.get('/-/healthy', async (_request, reply) => {
-    const fatal = opts.fatal()
-    if (fatal !== null) return sendError(reply, 503, 'unhealthy', fatal)
-    return reply.type('text/plain').send('OK')
-  })
+  // Alive while the process answers: a store failure is a readiness matter (it clears by
+  // itself when the store recovers); restarting would not help it.
+  app.get('/-/healthy', async (_request, reply) => reply.type('text/plain').send('OK'))
 
   app.get('/-/ready', async (_request, reply) => {
     const reason = opts.notReady()
@@ -40,7 +34,6 @@ export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptio
   })
 
   app.get('/metrics', async (_request, reply) => {
-    opts.beforeScrape?.()
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics())
   })
 }

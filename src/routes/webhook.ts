@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import type { CatalogHolder } from '../config/catalog-holder.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
-import { routeWebhook } from '../notify/queued.js'
-import type { EnqueueItem } from '../outbox/store.js'
+import type { Intake, IntakeResult } from '../outbox/intake.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
 import { sendError } from './errors.js'
 import { parseWebhookBody, requireJson } from './ingest.js'
@@ -10,29 +8,25 @@ import { parseWebhookBody, requireJson } from './ingest.js'
 // POST /webhook — steps 1–4 of the data flow: authenticate, validate, classify and route, and
 // make durable. 2xx only after `intake` has committed; 503 when it cannot (Alertmanager retries
 // 5xx and treats every 4xx as permanent). The rest of enrichment runs at send time from the
-// queued payload (notify/queued.ts): before answering, only what decides where a page goes.
+// queued payload (outbox/queued-webhook.ts): before answering, only what decides where a page goes.
 
 const REJECTION_OUTCOMES: Record<number, WebhookOutcome> = {
   400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 415: 'unsupported_media_type'
 }
 
-export interface IntakeResult { enqueued: number, duplicates: number, skipped: number }
-export type Intake = (groupKey: string, notifications: ReadonlyArray<Omit<EnqueueItem, 'groupKey'>>, receivedAt: number) => Promise<IntakeResult>
-
 export interface WebhookRouteOptions {
   auth: WebhookAuthConfig
   bodyLimit: number
-  catalog: CatalogHolder
   metrics: Metrics
   intake: Intake
   now: () => Date
 }
 
 export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOptions): Promise<void> {
-  const { metrics, catalog, intake, now } = opts
+  const { metrics, intake, now } = opts
   const count = (outcome: WebhookOutcome): void => { metrics.webhooksReceived.inc({ outcome }) }
 
-  // The received text is kept (it becomes the queued delivery body, see notify/queued.ts),
+  // The received text is kept (it becomes the queued delivery body, see outbox/queued-webhook.ts),
   // parsed by Fastify's own JSON parser: same limits, same prototype-poisoning refusal.
   const receivedText = new WeakMap<object, string>()
   const parseJson = app.getDefaultJsonParser('error', 'error')
@@ -54,20 +48,20 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     const payload = parseWebhookBody(request.body, reply)
     if (payload === undefined) return reply
     const receivedAt = now().getTime()
-    const routed = routeWebhook(payload, receivedText.get(request) ?? JSON.stringify(payload), catalog.current())
     let result: IntakeResult
     try {
-      result = await intake(payload.groupKey, routed.notifications, receivedAt)
+      result = await intake(payload, receivedText.get(request) ?? JSON.stringify(payload), receivedAt)
     } catch (err) {
       count('unavailable')
-      request.log.error({ err, groupKey: payload.groupKey }, 'webhook not persisted; answered 503 so Alertmanager retries')
+      request.log.error({ err: (err as Error).message, groupKey: payload.groupKey }, 'webhook not persisted; answered 503 so Alertmanager retries')
       reply.header('retry-after', '5')
       return sendError(reply, 503, 'unavailable', 'cannot persist the notification right now; retry')
     }
     const outcome: WebhookOutcome = result.enqueued === 0 && result.duplicates > 0 ? 'duplicate' : 'accepted'
     count(outcome)
-    for (const a of routed.alerts) metrics.alertsEnriched.inc({ priority: a.priority, status: a.status, matched: String(a.matched) })
-    request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority: routed.priority, deliveries: result.enqueued, duplicates: result.duplicates, skipped: result.skipped }, 'webhook accepted')
-    return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority: routed.priority, alerts: payload.alerts.length, ...result })
+    for (const a of result.alerts) metrics.alertsEnriched.inc({ priority: a.priority, status: a.status, matched: String(a.matched) })
+    const { enqueued, duplicates, skipped, priority } = result
+    request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority, deliveries: enqueued, duplicates, skipped }, 'webhook accepted')
+    return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority, alerts: payload.alerts.length, enqueued, duplicates, skipped })
   })
 }

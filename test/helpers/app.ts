@@ -5,10 +5,10 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { parseCatalog } from '../../src/config/catalog.js'
 import { createCatalogHolder, type CatalogHolder } from '../../src/config/catalog-holder.js'
-import { countSkipped, createMetrics, type Metrics } from '../../src/metrics.js'
+import { createMetrics, type Metrics } from '../../src/metrics.js'
 import { createIntake } from '../../src/outbox/intake.js'
-import { createSqliteStore } from '../../src/outbox/sqlite-store.js'
-import type { Store } from '../../src/outbox/store.js'
+import { createSqliteStore, type SqliteStoreDeps } from '../../src/store/sqlite/store.js'
+import type { Store } from '../../src/store/types.js'
 import type { WebhookAuthConfig } from '../../src/routes/auth.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
@@ -41,6 +41,9 @@ export async function buildTestApp (opts: {
   configured?: (destination: string) => boolean
   /** Wraps the real store, e.g. to simulate a storage failure. */
   wrapStore?: (store: Store) => Store
+  idempotencyWindowMs?: number
+  storeDeps?: Partial<SqliteStoreDeps>
+  onEnqueued?: () => void
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -50,9 +53,14 @@ export async function buildTestApp (opts: {
   const now = opts.now ?? (() => new Date())
   const catalog = createCatalogHolder(catalogPath, parsed.catalog, text, { metrics, logger: silentLogger, now })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-test-'))
-  const real = createSqliteStore({ dataDir }, { now: () => now().getTime(), onSuperseded: (deliveries) => { countSkipped(metrics, deliveries, 'superseded') } })
+  const real = createSqliteStore({ dataDir, idempotencyWindowMs: opts.idempotencyWindowMs ?? 600_000 }, {
+    now: () => now().getTime(),
+    onFailure: ({ operation }) => { metrics.storeErrors.inc({ operation }) },
+    ...opts.storeDeps
+  })
   const store = opts.wrapStore?.(real) ?? real
-  const intake = createIntake({ store, metrics, isConfigured: opts.configured ?? (() => true) })
+  const isConfigured = opts.configured ?? (() => true)
+  const intake = createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured }), onEnqueued: opts.onEnqueued ?? (() => {}) })
   const app = await buildApp({
     auth: opts.auth ?? {},
     ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),

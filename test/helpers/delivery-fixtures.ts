@@ -46,6 +46,8 @@ export interface PageOptions {
   severity?: string
   // One alert per instance; each alert's own status may differ from the group's.
   alerts?: Array<{ instance: string, status?: 'firing' | 'resolved' }>
+  // When the alerts started firing: a re-fired alert has a new one.
+  startsAt?: string
 }
 
 /** An Alertmanager webhook v4 payload shaped like the real ones in test/fixtures. */
@@ -58,7 +60,7 @@ export function webhookPayload (opts: PageOptions): WebhookPayload {
       status,
       labels,
       annotations: { summary: `${opts.alertname} on ${opts.group}` },
-      startsAt: '2026-11-26T20:10:55Z',
+      startsAt: opts.startsAt ?? '2026-11-26T20:10:55Z',
       endsAt: status === 'resolved' ? '2026-11-26T20:40:55Z' : '0001-01-01T00:00:00Z',
       generatorURL: '',
       fingerprint: sha256Hex(JSON.stringify(labels)).slice(0, 16)

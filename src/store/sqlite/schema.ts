@@ -1,0 +1,92 @@
+import type { Database } from 'better-sqlite3'
+import { brotliDecompressSync } from 'node:zlib'
+
+// Versioned migrations, tracked in PRAGMA user_version and applied in order at open, each in
+// its own transaction. Version 1 is the table as earlier builds created it (a no-op on their
+// data directories); later versions only add.
+
+interface Migration { version: number, up: (db: Database) => void }
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    up: (db) => db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
+      id INTEGER PRIMARY KEY,
+      destination TEXT NOT NULL,
+      type TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      idempotency_key TEXT NOT NULL,
+      group_key TEXT NOT NULL,
+      body TEXT NOT NULL,
+      state TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at INTEGER NOT NULL,
+      received_at INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      last_error TEXT,
+      last_reason TEXT,
+      sent_at INTEGER)`)
+  },
+  {
+    version: 2,
+    up: (db) => {
+      db.exec(`ALTER TABLE deliveries ADD COLUMN claimed_until INTEGER;
+        -- Idempotency: a key is taken until it expires (the window), whatever became of its row.
+        DROP TABLE IF EXISTS idempotency_keys;
+        CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+        -- Destinations told that a group fires, until it resolves (its resolve goes there too).
+        CREATE TABLE group_notified (
+          group_key TEXT NOT NULL, destination TEXT NOT NULL, type TEXT NOT NULL,
+          priority INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+          PRIMARY KEY (group_key, destination)) WITHOUT ROWID;
+        CREATE INDEX group_notified_updated ON group_notified (updated_at);
+        -- Housekeeping writes here: a write that succeeds proves the store writable again.
+        CREATE TABLE store_heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+        DROP INDEX IF EXISTS deliveries_due;
+        DROP INDEX IF EXISTS deliveries_created;
+        DROP INDEX IF EXISTS deliveries_active_group;
+        -- Claim order: priority, then due time (the claim reads it in order, no sort).
+        CREATE INDEX deliveries_claim ON deliveries (state, priority, next_attempt_at, id);
+        -- Order and superseding within one destination and group.
+        CREATE INDEX deliveries_group ON deliveries (destination, group_key, state, id);
+        -- Admin listing, housekeeping, lapsed claims.
+        CREATE INDEX IF NOT EXISTS deliveries_state_updated ON deliveries (state, updated_at);
+        -- Gauges: pending count and oldest age per priority.
+        CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (state, priority, received_at);`)
+      // Earlier builds staged new rows in a second table and compressed large bodies.
+      const staged = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'staged_deliveries'").get()
+      if (staged !== undefined) {
+        db.exec(`INSERT INTO deliveries (id, destination, type, priority, idempotency_key, group_key, body, state, attempts,
+            next_attempt_at, received_at, created_at, updated_at, last_error, last_reason, sent_at)
+          SELECT id, destination, type, priority, idempotency_key, group_key, body, state, attempts,
+            next_attempt_at, received_at, created_at, updated_at, last_error, last_reason, sent_at FROM staged_deliveries;
+          DROP TABLE staged_deliveries;`)
+      }
+      // Earlier builds kept the window in memory, reloaded from the rows: carry it over at the
+      // default length, so a retry arriving just after the upgrade is still a duplicate.
+      db.prepare(`INSERT OR IGNORE INTO idempotency_keys (key, expires_at)
+        SELECT idempotency_key, MAX(created_at) + 600000 FROM deliveries WHERE created_at > ? GROUP BY idempotency_key`).run(Date.now() - 600_000)
+      const decompress = db.prepare('UPDATE deliveries SET body = ? WHERE id = ?')
+      for (const row of db.prepare("SELECT id, body FROM deliveries WHERE typeof(body) = 'blob'").all() as Array<{ id: number, body: Buffer }>) {
+        decompress.run(brotliDecompressSync(row.body).toString('utf8'), row.id)
+      }
+    }
+  }
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export function migrate (db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`the store was written by a newer alert-enricher (schema ${current}, this build knows ${SCHEMA_VERSION}); refusing to start`)
+  }
+  for (const m of MIGRATIONS.filter((m) => m.version > current)) {
+    db.transaction(() => {
+      m.up(db)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+}

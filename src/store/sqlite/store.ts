@@ -1,0 +1,280 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
+import type { DestinationType } from '../../enrich/types.js'
+import type { FailureReason } from '../../notify/result.js'
+import {
+  priorityFromRank,
+  type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
+  type NotifiedDestination, type Store, type StoreFailure, type StoreOperation
+} from '../types.js'
+import { lockDataDir } from './data-dir-lock.js'
+import { createGroupCommitter } from './group-commit.js'
+import { migrate } from './schema.js'
+
+// The embedded engine: one SQLite file in DATA_DIR, owned by one process (an exclusive lock
+// on the file; see data-dir-lock.ts). One prepared statement per operation; every write goes
+// through the group committer, so a webhook's deliveries are durable and claimable the
+// moment its transaction commits.
+
+export interface SqliteStoreConfig {
+  // Directory holding outbox.sqlite (created if missing), or ':memory:' for tests.
+  dataDir: string
+  // A notification's idempotency key is taken for this long: retries and HA peers within it
+  // collapse; a repeat_interval reminder after it goes out.
+  idempotencyWindowMs: number
+  // FULL (default): a commit is fsynced before it resolves (survives power loss). NORMAL: it
+  // survives a process crash, not an OS crash.
+  synchronous?: 'FULL' | 'NORMAL'
+}
+
+export interface SqliteStoreDeps {
+  now: () => number
+  onFailure?: (failure: StoreFailure) => void
+  // Observes each commit and the connection's synchronous level at that moment (a seam for
+  // the durability test).
+  onCommit?: (info: { operations: number, synchronous: number }) => void
+}
+
+export const DB_FILE_NAME = 'outbox.sqlite'
+
+interface Row {
+  id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
+  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
+  claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
+  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null
+}
+interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
+
+const ACTIVE = "state IN ('pending', 'sending')"
+
+export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps): Store {
+  let file = ':memory:'
+  let unlock = (): void => {}
+  if (cfg.dataDir !== ':memory:') {
+    mkdirSync(cfg.dataDir, { recursive: true })
+    file = join(cfg.dataDir, DB_FILE_NAME)
+  }
+  const db = new Database(file)
+  try {
+    if (file !== ':memory:') unlock = lockDataDir(db, cfg.dataDir)
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${cfg.synchronous ?? 'FULL'}`)
+    migrate(db)
+  } catch (err) {
+    db.close()
+    unlock()
+    throw err
+  }
+
+  const q = {
+    notified: db.prepare('SELECT destination, type, priority FROM group_notified WHERE group_key = ? ORDER BY destination'),
+    takeKey: db.prepare(`INSERT INTO idempotency_keys (key, expires_at) VALUES (@key, @expiresAt)
+      ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= @now`),
+    insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
+        next_attempt_at, received_at, created_at, updated_at, last_reason)
+      VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, @now, @receivedAt, @now, @now, @lastReason)`),
+    // Two statements, not UPDATE … RETURNING: SQLite's RETURNING scanned the table here.
+    olderPending: db.prepare(`SELECT id, destination, type, priority FROM deliveries
+      WHERE destination = @destination AND group_key = @groupKey AND state = 'pending' AND id < @id`),
+    supersede: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
+        last_error = 'superseded by delivery ' || @id, updated_at = @now
+      WHERE destination = @destination AND group_key = @groupKey AND state = 'pending' AND id < @id`),
+    remember: db.prepare(`INSERT INTO group_notified (group_key, destination, type, priority, updated_at)
+      VALUES (@groupKey, @destination, @type, @priority, @now)
+      ON CONFLICT (group_key, destination) DO UPDATE SET type = excluded.type,
+        priority = MIN(priority, excluded.priority), updated_at = excluded.updated_at`),
+    forget: db.prepare('DELETE FROM group_notified WHERE group_key = ?'),
+    lapseClaims: db.prepare(`UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = @now
+      WHERE state = 'sending' AND claimed_until <= @now`),
+    // Per destination and group, deliveries go out in order: a newer one waits while an
+    // older one is unsettled (a retried trigger must never land after its resolve).
+    due: db.prepare(`SELECT * FROM deliveries AS d
+      WHERE state = 'pending' AND next_attempt_at <= @now
+        AND destination NOT IN (SELECT value FROM json_each(@excluded))
+        AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
+          AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
+      ORDER BY priority, next_attempt_at, id LIMIT @limit`),
+    markSending: db.prepare(`UPDATE deliveries SET state = 'sending', attempts = attempts + 1, claimed_until = @until,
+      updated_at = @now WHERE id = @id AND state = 'pending'`),
+    markSent: db.prepare(`UPDATE deliveries SET state = 'sent', sent_at = @sentAt, claimed_until = NULL, updated_at = @now
+      WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
+    markRetry: db.prepare(`UPDATE deliveries SET state = 'pending', next_attempt_at = @nextAttemptAt, claimed_until = NULL,
+      last_reason = @reason, last_error = @error, updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
+    markDead: db.prepare(`UPDATE deliveries SET state = 'dead', claimed_until = NULL, last_reason = @reason, last_error = @error,
+      updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
+    newerActive: db.prepare(`SELECT id FROM deliveries WHERE destination = ? AND group_key = ? AND id > ? AND ${ACTIVE} LIMIT 1`).pluck(),
+    markSuperseded: db.prepare(`UPDATE deliveries SET state = 'skipped', claimed_until = NULL, last_reason = 'superseded',
+      last_error = 'superseded by delivery ' || @newer, updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
+    releaseClaims: db.prepare(`UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = ? WHERE state = 'sending'`),
+    get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+    // attempts stays: it is the claim token, and a lapsed claim of this row must never match again.
+    retryDead: db.prepare(`UPDATE deliveries SET state = 'pending', next_attempt_at = @now, updated_at = @now
+      WHERE id = @id AND state = 'dead'`),
+    listByState: db.prepare('SELECT * FROM deliveries WHERE state = ? ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?'),
+    listAll: db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?'),
+    countUnsettled: db.prepare(`SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM deliveries WHERE ${ACTIVE} AND priority = ?`),
+    countDead: db.prepare("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'").pluck(),
+    pruneDeliveries: db.prepare(`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+      WHERE state IN ('sent', 'skipped') AND updated_at < ? LIMIT 10000)`),
+    pruneKeys: db.prepare('DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= ? LIMIT 10000)'),
+    pruneNotified: db.prepare('DELETE FROM group_notified WHERE updated_at < ?'),
+    heartbeat: db.prepare('INSERT INTO store_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at')
+  }
+
+  let failure: string | null = null
+  let closed = false
+  const committer = createGroupCommitter(db, deps.onCommit === undefined
+    ? undefined
+    : (operations) => deps.onCommit?.({ operations, synchronous: db.pragma('synchronous', { simple: true }) as number }))
+
+  function fail (operation: StoreOperation, err: unknown): Error {
+    const error = err instanceof Error ? err : new Error(String(err))
+    failure = `store ${operation} failed: ${error.message}`
+    deps.onFailure?.({ operation, error })
+    return error
+  }
+
+  async function write<T> (operation: StoreOperation, run: () => T): Promise<T> {
+    try {
+      const value = await committer.submit(run)
+      failure = null
+      return value
+    } catch (err) {
+      throw fail(operation, err)
+    }
+  }
+
+  async function read<T> (run: () => T): Promise<T> {
+    try {
+      return run()
+    } catch (err) {
+      throw fail('read', err)
+    }
+  }
+
+  const ref = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
+  const toDelivery = (r: Row): Delivery => ({
+    ...ref(r),
+    idempotencyKey: r.idempotency_key,
+    groupKey: r.group_key,
+    body: JSON.parse(r.body) as unknown,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    claimedUntil: r.claimed_until,
+    receivedAt: r.received_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    lastError: r.last_error,
+    lastReason: r.last_reason,
+    sentAt: r.sent_at
+  })
+  const claimOf = (d: Delivery): { id: number, attempts: number } => ({ id: d.id, attempts: d.attempts })
+  const marked = (changes: number): MarkResult => changes === 1 ? 'done' : 'lost_claim'
+
+  function enqueue (req: EnqueueRequest, now: number): EnqueueResult {
+    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [] }
+    const notified = (q.notified.all(req.groupKey) as RefRow[]).map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
+    for (const item of req.plan(notified)) {
+      if (q.takeKey.run({ key: item.idempotencyKey, expiresAt: now + cfg.idempotencyWindowMs, now }).changes === 0) {
+        result.duplicates.push(item.idempotencyKey)
+        continue
+      }
+      const state = item.skip === true ? 'skipped' : 'pending'
+      const priority = priorityRank(item.priority)
+      const row = { ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, lastReason: item.skip === true ? 'not_configured' : null }
+      const id = Number(q.insert.run(row).lastInsertRowid)
+      result.inserted.push({ id, destination: item.destination, type: item.type, priority: item.priority, state })
+      if (state === 'skipped') continue
+      const older = q.olderPending.all({ ...row, id }) as RefRow[]
+      if (older.length > 0) q.supersede.run({ ...row, id })
+      for (const old of older) result.superseded.push(ref(old))
+      if (item.status === 'firing') q.remember.run(row)
+    }
+    if (req.resolved) q.forget.run(req.groupKey)
+    return result
+  }
+
+  return {
+    async enqueue (req) {
+      return await write('enqueue', () => enqueue(req, deps.now()))
+    },
+    async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
+      if (limit <= 0) return []
+      return await write('claim', () => {
+        q.lapseClaims.run({ now })
+        const claimed: Delivery[] = []
+        for (const row of q.due.all({ now, limit, excluded: JSON.stringify(excludeDestinations) }) as Row[]) {
+          if (!admit(row.destination, row.type)) continue
+          q.markSending.run({ id: row.id, until: now + leaseMs, now })
+          claimed.push(toDelivery({ ...row, state: 'sending', attempts: row.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
+        }
+        return claimed
+      })
+    },
+    async markSent (d, sentAt) {
+      return await write('mark', () => marked(q.markSent.run({ ...claimOf(d), sentAt, now: deps.now() }).changes))
+    },
+    async markRetry (d, nextAttemptAt, reason, error) {
+      return await write('mark', () => {
+        const now = deps.now()
+        const newer = q.newerActive.get(d.destination, d.groupKey, d.id) as number | undefined
+        if (newer !== undefined) {
+          return q.markSuperseded.run({ ...claimOf(d), newer, now }).changes === 1 ? 'superseded' : 'lost_claim'
+        }
+        return marked(q.markRetry.run({ ...claimOf(d), nextAttemptAt, reason, error, now }).changes)
+      })
+    },
+    async markDead (d, reason, error) {
+      return await write('mark', () => marked(q.markDead.run({ ...claimOf(d), reason, error, now: deps.now() }).changes))
+    },
+    async releaseClaims () {
+      return await write('claim', () => q.releaseClaims.run(deps.now()).changes)
+    },
+    async list ({ state, limit, offset = 0 }) {
+      return await read(() => ((state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]).map(toDelivery))
+    },
+    async get (id) {
+      return await read(() => {
+        const row = q.get.get(id) as Row | undefined
+        return row === undefined ? null : toDelivery(row)
+      })
+    },
+    async retryDead (id, now) {
+      return await write('replay', () => {
+        if (q.retryDead.run({ id, now }).changes === 1) return { outcome: 'retried', delivery: toDelivery(q.get.get(id) as Row) } as const
+        const row = q.get.get(id) as Row | undefined
+        return row === undefined ? { outcome: 'not_found' } as const : { outcome: 'not_dead', state: row.state } as const
+      })
+    },
+    async stats (now) {
+      return await read(() => {
+        const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
+        const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
+        PRIORITIES.forEach((p, rank) => {
+          const { n, oldest } = q.countUnsettled.get(rank) as { n: number, oldest: number | null }
+          pending[p] = n
+          if (oldest !== null) oldestPendingAgeMs[p] = Math.max(0, now - oldest)
+        })
+        return { pending, oldestPendingAgeMs, dead: q.countDead.get() as number }
+      })
+    },
+    async housekeeping (now, sentBefore) {
+      return await write('housekeeping', () => {
+        q.heartbeat.run(now)
+        q.pruneNotified.run(sentBefore)
+        return { deliveries: q.pruneDeliveries.run(sentBefore).changes, keys: q.pruneKeys.run(now).changes }
+      })
+    },
+    unavailable: () => closed ? 'store is closed' : failure,
+    async close () {
+      if (closed) return
+      closed = true
+      committer.close()
+      db.close()
+      unlock()
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { PRIORITIES, PriorityName } from '../config/catalog-schema.js'
+import { DestinationType } from '../enrich/types.js'
+import { FailureReason } from '../notify/result.js'
+
+// The store contract: everything the service keeps, behind one interface that an engine
+// (sqlite/, later postgres/) implements with one statement per operation. Every method is
+// async so a networked engine fits. Times are Unix milliseconds.
+
+export const DELIVERY_STATES = ['pending', 'sending', 'sent', 'dead', 'skipped'] as const
+export const DeliveryState = Type.Union(DELIVERY_STATES.map((s) => Type.Literal(s)))
+export type DeliveryState = Static<typeof DeliveryState>
+
+const Millis = (description: string) => Type.Integer({ description: `${description} (Unix ms)` })
+const NullableMillis = (description: string) => Type.Union([Millis(description), Type.Null()])
+
+export const Delivery = Type.Object({
+  id: Type.Integer({ minimum: 1 }),
+  destination: Type.String(),
+  type: DestinationType,
+  priority: PriorityName,
+  idempotencyKey: Type.String(),
+  groupKey: Type.String(),
+  body: Type.Unknown({ description: 'the queued webhook; never holds secrets (added at send time)' }),
+  state: DeliveryState,
+  attempts: Type.Integer({ minimum: 0, description: 'claims so far; also the claim token of outcome marks' }),
+  nextAttemptAt: Millis('earliest time of the next attempt'),
+  claimedUntil: NullableMillis('while sending: when the claim lapses and another dispatcher may take it'),
+  receivedAt: Millis('when the webhook that produced it was received'),
+  createdAt: Millis('row created'),
+  updatedAt: Millis('row last changed'),
+  lastError: Type.Union([Type.String(), Type.Null()], { description: 'secret-free' }),
+  lastReason: Type.Union([FailureReason, Type.Null()]),
+  sentAt: NullableMillis('when the destination accepted it')
+})
+export type Delivery = Static<typeof Delivery>
+
+// One notification to enqueue. `body` is JSON text (the queued webhook). `skip` marks a
+// destination whose secret is unset: stored as `skipped` (not_configured), never sent.
+export const EnqueueItem = Type.Object({
+  destination: Type.String(),
+  type: DestinationType,
+  priority: PriorityName,
+  status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')], { description: 'of the alerts routed there' }),
+  idempotencyKey: Type.String(),
+  body: Type.String(),
+  skip: Type.Optional(Type.Boolean())
+})
+export type EnqueueItem = Static<typeof EnqueueItem>
+
+// A destination that was told the group is firing and has not been told it resolved: it
+// hears every later change of the group, whatever the catalog says by then.
+export const NotifiedDestination = Type.Object({ destination: Type.String(), type: DestinationType, priority: PriorityName })
+export type NotifiedDestination = Static<typeof NotifiedDestination>
+
+export interface EnqueueRequest {
+  groupKey: string
+  receivedAt: number
+  // The whole group resolved: after this enqueue no destination counts as notified.
+  resolved: boolean
+  // Pure: what to enqueue, given the destinations already notified of this group. Runs inside
+  // the transaction, so two webhooks of one group never plan from the same stale set.
+  plan: (notified: readonly NotifiedDestination[]) => EnqueueItem[]
+}
+
+export const DeliveryRef = Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType, priority: PriorityName })
+export type DeliveryRef = Static<typeof DeliveryRef>
+
+export interface EnqueueResult {
+  inserted: Array<DeliveryRef & { state: 'pending' | 'skipped' }>
+  // Idempotency keys already taken within the window (retries, HA peers).
+  duplicates: string[]
+  // Older pending deliveries of the same destination and group, now skipped: the newer one
+  // carries the whole group state (Alertmanager always sends all of it).
+  superseded: DeliveryRef[]
+}
+
+export const OutboxStats = Type.Object({
+  // Not yet delivered (pending or sending), by priority.
+  pending: Type.Record(PriorityName, Type.Integer()),
+  oldestPendingAgeMs: Type.Record(PriorityName, Type.Integer()),
+  dead: Type.Integer()
+})
+export type OutboxStats = Static<typeof OutboxStats>
+
+export type RetryDeadResult =
+  | { outcome: 'retried', delivery: Delivery }
+  | { outcome: 'not_found' }
+  | { outcome: 'not_dead', state: DeliveryState }
+
+export interface ClaimRequest {
+  now: number
+  limit: number
+  // A claim lapses after this long: a dispatcher that hung or died gives its work back.
+  leaseMs: number
+  // Destinations out of rate-limit tokens: not claimed at all this time.
+  excludeDestinations: readonly string[]
+  // Asked for each candidate in claim order: may one more go to this destination now (it
+  // takes a rate-limit token)? A candidate refused stays pending.
+  admit: (destination: string, type: DestinationType) => boolean
+}
+
+export type MarkResult = 'done' | 'lost_claim'
+
+// Every operation the store reports failures of: the `operation` label of
+// alert_enricher_store_errors_total.
+export const STORE_OPERATIONS = ['enqueue', 'claim', 'mark', 'replay', 'read', 'housekeeping'] as const
+export type StoreOperation = typeof STORE_OPERATIONS[number]
+
+export interface StoreFailure { operation: StoreOperation, error: Error }
+
+export interface Store {
+  // Resolves once committed (durably); the deliveries are claimable from then on.
+  enqueue: (req: EnqueueRequest) => Promise<EnqueueResult>
+  // Due deliveries (and those whose claim lapsed), highest priority first, then oldest due;
+  // within one destination and group only the oldest unsettled one. Marks them sending.
+  claim: (req: ClaimRequest) => Promise<Delivery[]>
+  // Outcome marks apply only while `d` still holds its claim (same attempts, still sending).
+  markSent: (d: Delivery, sentAt: number) => Promise<MarkResult>
+  // 'superseded' when a newer delivery of the same destination and group is waiting: this
+  // one is skipped instead of retried (the newer one carries the whole state).
+  markRetry: (d: Delivery, nextAttemptAt: number, reason: FailureReason, error: string) => Promise<MarkResult | 'superseded'>
+  markDead: (d: Delivery, reason: FailureReason, error: string) => Promise<MarkResult>
+  // Returns every claim to pending. Only for an engine one process owns (SQLite, under its
+  // data-directory lock): at start, nothing can still be sending.
+  releaseClaims: () => Promise<number>
+  list: (opts: { state?: DeliveryState, limit: number, offset?: number }) => Promise<Delivery[]>
+  get: (id: number) => Promise<Delivery | null>
+  retryDead: (id: number, now: number) => Promise<RetryDeadResult>
+  stats: (now: number) => Promise<OutboxStats>
+  // Bounded housekeeping: deletes sent/skipped deliveries last changed before `sentBefore`,
+  // expired idempotency keys, and notified-destination records untouched since `sentBefore`;
+  // its write also proves the store writable again after a failure.
+  housekeeping: (now: number, sentBefore: number) => Promise<{ deliveries: number, keys: number }>
+  // Why the store cannot take writes now (the last failure, until a later write succeeds),
+  // or null: /-/ready reports it.
+  unavailable: () => string | null
+  close: () => Promise<void>
+}
+
+// Stored as an integer (priorityRank) so ORDER BY priority puts P0 first.
+export function priorityFromRank (rank: number): PriorityName {
+  const p = PRIORITIES[rank]
+  if (p === undefined) throw new Error(`invalid priority rank ${rank}`)
+  return p
+}

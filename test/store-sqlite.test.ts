@@ -1,0 +1,218 @@
+import t, { type Test } from 'tap'
+import Database from 'better-sqlite3'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { brotliCompressSync } from 'node:zlib'
+import { loadSettings } from '../src/config/settings.js'
+import { DataDirInUseError } from '../src/store/sqlite/data-dir-lock.js'
+import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js'
+import { createSqliteStore, DB_FILE_NAME, type SqliteStoreConfig, type SqliteStoreDeps } from '../src/store/sqlite/store.js'
+import type { Store, StoreFailure } from '../src/store/types.js'
+import { item, storeConformance, type StoreFactory } from './store-conformance.js'
+
+const WINDOW = 60_000
+
+// A temporary data directory; at teardown the stores opened on it are closed, then it is removed.
+function scratch (t: Test): { dir: string, track: (store: Store) => Store } {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-store-'))
+  const stores: Store[] = []
+  t.teardown(async () => {
+    for (const store of stores) await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { dir, track: (store) => { stores.push(store); return store } }
+}
+
+const sqliteOnFileFactory: StoreFactory = async (t, opts) => {
+  const { dir, track } = scratch(t)
+  const failures: StoreFailure[] = []
+  const open = (): Store => track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: opts.idempotencyWindowMs }, { now: opts.now, onFailure: (f) => { failures.push(f) } }))
+  let current = open()
+  return {
+    store: current,
+    failures,
+    reopen: async () => {
+      await current.close()
+      current = open()
+      return current
+    }
+  }
+}
+
+t.test('conformance: SQLite on a data directory', async (t) => { storeConformance(t, sqliteOnFileFactory) })
+
+// SQLite only from here: group commit, durability, the data-directory lock, migrations.
+
+interface Opened { store: Store, dir: string, clock: { now: number }, commits: Array<{ operations: number, synchronous: number }>, events: string[] }
+
+function openSqlite (t: Test, cfg: Partial<SqliteStoreConfig> = {}, deps: Partial<SqliteStoreDeps> = {}): Opened {
+  const { dir, track } = scratch(t)
+  const clock = { now: 1_000_000 }
+  const commits: Opened['commits'] = []
+  const events: string[] = []
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW, ...cfg }, {
+    now: () => clock.now,
+    onCommit: (info) => { commits.push(info); events.push(`commit synchronous=${info.synchronous}`) },
+    ...deps
+  }))
+  return { store, dir, clock, commits, events }
+}
+
+const enqueueOne = async (store: Store, key: string, over: Parameters<typeof item>[1] = {}): ReturnType<Store['enqueue']> =>
+  await store.enqueue({ groupKey: `g-${key}`, receivedAt: 1, resolved: false, plan: () => [item(key, over)] })
+const claimAll = async (store: Store, now: number): Promise<Awaited<ReturnType<Store['claim']>>> =>
+  await store.claim({ now, limit: 100, leaseMs: 30_000, excludeDestinations: [], admit: () => true })
+
+t.test('group commit: concurrent enqueues share one commit and all resolve after it', async (t) => {
+  const { store, commits, events } = openSqlite(t)
+  const results = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+    const r = await store.enqueue({ groupKey: `g${i}`, receivedAt: 1, resolved: false, plan: () => [item(`k${i}`), item(`k${i}-slack`, { destination: 'slack-alerts', type: 'slack' })] })
+    events.push('resolved')
+    return r
+  }))
+  t.same(commits.map((c) => c.operations), [50], 'one commit holding all 50 calls')
+  t.same(events, ['commit synchronous=2', ...Array<string>(50).fill('resolved')], 'every caller answered after the commit')
+  t.ok(results.every((r) => r.inserted.length === 2 && r.duplicates.length === 0))
+  t.equal((await store.list({ state: 'pending', limit: 1000 })).length, 100)
+})
+
+t.test('group commit: a failing operation fails alone, the rest of its batch commits', async (t) => {
+  const failures: StoreFailure[] = []
+  const { store, commits } = openSqlite(t, {}, { onFailure: (f) => { failures.push(f) } })
+  const [good, bad, alsoGood] = await Promise.allSettled([
+    enqueueOne(store, 'good'),
+    enqueueOne(store, 'bad', { destination: null as unknown as string }),
+    enqueueOne(store, 'also-good')
+  ])
+  t.same(commits.map((c) => c.operations), [3])
+  t.equal(good.status, 'fulfilled')
+  t.match(bad, { status: 'rejected', reason: /NOT NULL/ })
+  t.equal(alsoGood.status, 'fulfilled')
+  t.same((await store.list({ limit: 10 })).map((d) => d.idempotencyKey).sort(), ['also-good', 'good'])
+  t.match(failures, [{ operation: 'enqueue', error: /NOT NULL/ }])
+})
+
+t.test('close commits what is queued, then refuses work', async (t) => {
+  const { dir, track } = scratch(t)
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }))
+  const queued = enqueueOne(store, 'queued')
+  await store.close()
+  t.equal((await queued).inserted.length, 1)
+  await t.rejects(enqueueOne(store, 'late'), /closed/)
+  const reopened = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 2 }))
+  t.same((await reopened.list({ limit: 10 })).map((d) => d.idempotencyKey), ['queued'], 'it was committed')
+})
+
+t.test('durability: by default every commit is synchronous=FULL, and enqueue resolves after it', async (t) => {
+  const { store, clock, commits, events } = openSqlite(t)
+  const r = await enqueueOne(store, 'a')
+  events.push('enqueue resolved')
+  t.same(events, ['commit synchronous=2', 'enqueue resolved'])
+  const [d] = await claimAll(store, clock.now)
+  await store.markDead(d!, 'client_error', 'HTTP 400')
+  await store.retryDead(r.inserted[0]!.id, clock.now)
+  await store.housekeeping(clock.now, 0)
+  t.equal(commits.length, 5)
+  t.ok(commits.every((c) => c.synchronous === 2), 'FULL (2) for enqueue, claim, mark, replay and housekeeping')
+})
+
+t.test('durability: synchronous NORMAL on request', async (t) => {
+  const { store, commits } = openSqlite(t, { synchronous: 'NORMAL' })
+  await enqueueOne(store, 'a')
+  t.same(commits, [{ operations: 1, synchronous: 1 }])
+})
+
+t.test('OUTBOX_SYNCHRONOUS: FULL by default, NORMAL on request, nothing else', async (t) => {
+  t.equal(loadSettings({}).outboxSynchronous, 'FULL')
+  t.equal(loadSettings({ OUTBOX_SYNCHRONOUS: 'normal' }).outboxSynchronous, 'NORMAL')
+  t.throws(() => loadSettings({ OUTBOX_SYNCHRONOUS: 'OFF' }), /outboxSynchronous/)
+})
+
+t.test('releaseClaims returns every claim to pending (at start, nothing can still be sending)', async (t) => {
+  const { store, clock } = openSqlite(t)
+  await enqueueOne(store, 'a')
+  await enqueueOne(store, 'b')
+  const [a, b] = await claimAll(store, clock.now)
+  await store.markSent(a!, clock.now)
+  clock.now += 5
+  t.equal(await store.releaseClaims(), 1)
+  t.match(await store.get(b!.id), { state: 'pending', attempts: 1, claimedUntil: null, updatedAt: clock.now })
+  t.match(await store.get(a!.id), { state: 'sent' })
+  t.equal(await store.releaseClaims(), 0)
+  t.match(await claimAll(store, clock.now), [{ id: b!.id, attempts: 2 }], 'claimable again at once')
+})
+
+t.test('data-directory lock: one store per directory', async (t) => {
+  const { dir, track } = scratch(t)
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }))
+  const second = (): Store => track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }))
+  const refusal = t.throws(second)
+  t.ok(refusal instanceof DataDirInUseError, 'a DataDirInUseError')
+  t.match(refusal, { message: `data directory ${dir} is in use by another alert-enricher (pid ${process.pid}); refusing to start` })
+  t.equal((await enqueueOne(store, 'still-mine')).inserted.length, 1, 'the holder is unaffected')
+  await store.close()
+  const next = second()
+  t.same((await next.list({ limit: 10 })).map((d) => d.idempotencyKey), ['still-mine'])
+})
+
+// The previous build's layout: `deliveries` without claimed_until, its own indexes, new rows
+// staged in `staged_deliveries`, bodies above 8 KiB stored brotli-compressed, user_version 0.
+const V1_COLUMNS = `id INTEGER PRIMARY KEY, destination TEXT NOT NULL, type TEXT NOT NULL, priority INTEGER NOT NULL,
+  idempotency_key TEXT NOT NULL, group_key TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, received_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_error TEXT, last_reason TEXT, sent_at INTEGER`
+
+function writePreviousBuild (dir: string, rows: { compressed: unknown, staged: unknown }): void {
+  const db = new Database(join(dir, DB_FILE_NAME))
+  db.pragma('journal_mode = WAL')
+  db.exec(`CREATE TABLE deliveries (${V1_COLUMNS});
+    CREATE TABLE staged_deliveries (${V1_COLUMNS});
+    CREATE INDEX deliveries_due ON deliveries (state, destination, priority, next_attempt_at);
+    CREATE INDEX deliveries_state_updated ON deliveries (state, updated_at);
+    CREATE INDEX deliveries_age ON deliveries (state, priority, received_at);
+    CREATE INDEX deliveries_created ON deliveries (created_at);
+    CREATE INDEX deliveries_active_group ON deliveries (destination, group_key, id) WHERE state IN ('pending', 'sending');`)
+  const insert = (table: string, id: number, key: string, body: string | Buffer): void => {
+    db.prepare(`INSERT INTO ${table} (id, destination, type, priority, idempotency_key, group_key, body, state, attempts,
+        next_attempt_at, received_at, created_at, updated_at) VALUES (?, 'pagerduty', 'pagerduty', 0, ?, ?, ?, 'pending', 0, 500, 400, 500, 500)`)
+      .run(id, key, `g-${key}`, body)
+  }
+  insert('deliveries', 1, 'compressed', brotliCompressSync(JSON.stringify(rows.compressed)))
+  insert('staged_deliveries', 2, 'staged', JSON.stringify(rows.staged))
+  db.close()
+}
+
+t.test('migration: a data directory of the previous build opens with its rows pending and readable', async (t) => {
+  const { dir, track } = scratch(t)
+  const compressed = { alerts: Array.from({ length: 40 }, (_, i) => ({ i, text: `alert ${i} `.repeat(40) })) }
+  const staged = { summary: 'staged before the upgrade' }
+  writePreviousBuild(dir, { compressed, staged })
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1_000 }))
+  t.match(await store.get(1), { idempotencyKey: 'compressed', state: 'pending', claimedUntil: null, body: compressed })
+  t.match(await store.get(2), { idempotencyKey: 'staged', state: 'pending', claimedUntil: null, body: staged })
+  const claimed = await claimAll(store, 1_000)
+  t.same(claimed.map((d) => d.id).sort(), [1, 2], 'both claimable')
+  t.same(claimed.find((d) => d.id === 1)?.body, compressed)
+  t.equal((await enqueueOne(store, 'new')).inserted[0]?.id, 3, 'ids continue after both tables')
+  await store.close()
+  const raw = new Database(join(dir, DB_FILE_NAME), { readonly: true })
+  t.teardown(() => { raw.close() })
+  t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION)
+  t.equal(raw.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'staged_deliveries'").pluck().get(), 0, 'staging table gone')
+  t.equal(raw.prepare("SELECT COUNT(*) FROM deliveries WHERE typeof(body) = 'blob'").pluck().get(), 0, 'bodies stored as text')
+})
+
+t.test('migration: a data directory written by a newer build is refused, untouched', async (t) => {
+  const { dir } = scratch(t)
+  const db = new Database(join(dir, DB_FILE_NAME))
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
+  db.close()
+  t.throws(() => createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }),
+    new RegExp(`written by a newer alert-enricher \\(schema ${SCHEMA_VERSION + 1}, this build knows ${SCHEMA_VERSION}\\); refusing to start`))
+  const raw = new Database(join(dir, DB_FILE_NAME), { readonly: true })
+  t.teardown(() => { raw.close() })
+  t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1)
+  t.equal(raw.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").pluck().get(), 0, 'no table created')
+  t.ok(existsSync(dir))
+})
