@@ -115,8 +115,8 @@ export async function serve (env: Env): Promise<void> {
 
   await dispatcher.start()
   catalog.watch()
-  await app.listen({ port: settings.port, host: settings.host })
-  logger.info({ catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
+  const address = await app.listen({ port: settings.port, host: settings.host })
+  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
 
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return
