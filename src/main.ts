@@ -123,8 +123,9 @@ export async function serve (env: Env): Promise<void> {
     closing = true
     logger.info({ signal }, 'shutting down: finishing in-flight sends, leaving the rest pending')
     catalog.close()
-    await app.close()
+    // HTTP stays up while sends drain, so /-/ready can answer 503 (not a refused connection).
     await dispatcher.stop({ timeoutMs: 10_000 })
+    await app.close()
     await store.close()
     logger.flush()
     process.exit(0)
