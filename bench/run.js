@@ -2,13 +2,15 @@
 // These machines are shared and noisy; read ratios, not absolute numbers.
 import { benchCatalog } from './catalog-bench.js'
 import { benchOutbox } from './outbox-bench.js'
+import { benchPagerDuty } from './pagerduty-bench.js'
 import { benchWebhook } from './webhook-bench.js'
 
 const only = process.argv[2]
 const suites = {
   catalog: () => benchCatalog(),
   webhook: () => benchWebhook({ seconds: Number(process.env.BENCH_SECONDS ?? 5) }),
-  outbox: () => benchOutbox()
+  outbox: () => benchOutbox(),
+  pagerduty: () => benchPagerDuty()
 }
 
 const rows = []

@@ -5,10 +5,10 @@ import t from 'tap'
 import { startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, dedupKeyFor, entry, postWebhook, seededRandom, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
-import { freePort, sleep, waitUntil } from './helpers/prometheus.js'
+import { sleep, waitUntil } from './helpers/prometheus.js'
 
 // Crash safety: `node dist/cli.js serve` under a stream of pages is SIGKILLed at random
-// moments and restarted on the same DATA_DIR and port. Every page it answered 2xx for must
+// moments and restarted on the same DATA_DIR. Every page it answered 2xx for must
 // reach (the fake) PagerDuty: duplicates are allowed (at-least-once), losses are not.
 // Replay a schedule with CRASH_SAFETY_SEED=<seed printed below>.
 
@@ -35,7 +35,6 @@ t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts',
   const pagerduty = await startFakePagerDuty()
   t.teardown(pagerduty.close)
 
-  const port = await freePort()
   const dataDir = join(dir, 'data')
   const env = {
     CATALOG_PATH: catalogPath,
@@ -44,10 +43,10 @@ t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts',
     PAGERDUTY_EVENTS_URL: pagerduty.url,
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY
   }
-  const start = async (): Promise<ServiceProcess> => await startServiceProcess(env, { port, dataDir, readyTimeoutMs: 30_000 })
+  // Each restart binds a port of its own; senders read service.url at every request.
+  const start = async (): Promise<ServiceProcess> => await startServiceProcess(env, { dataDir, readyTimeoutMs: 30_000 })
   let service = await start()
   t.teardown(async () => { await service.stop() })
-  const url = service.url
 
   // The groupKey of every page the service acknowledged (2xx).
   const acknowledged = new Set<string>()
@@ -62,7 +61,7 @@ t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts',
       const n = next++
       const payload = webhookPayload({ alertname: 'CrashPage', group: `page-${n}`, alerts: [{ instance: `host-${n}` }] })
       for (let attempt = 0; attempt < 200 && sending; attempt++) {
-        const res = await postWebhook(url, payload, { timeoutMs: 5_000 })
+        const res = await postWebhook(service.url, payload, { timeoutMs: 5_000 })
         if (res.status === 200 || res.status === 202) {
           acknowledged.add(payload.groupKey)
           break
@@ -77,7 +76,7 @@ t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts',
   const senderErrors: string[] = []
   const senders = Array.from({ length: SENDERS }, async () => { await sender().catch((err: unknown) => { senderErrors.push(String(err)) }) })
 
-  // Kill at random moments while pages stream in, restarting on the same DATA_DIR and port.
+  // Kill at random moments while pages stream in, restarting on the same DATA_DIR.
   const schedule: string[] = []
   const startedAt = Date.now()
   for (let k = 0; k < KILLS; k++) {
@@ -145,7 +144,7 @@ t.test('every page answered 2xx reaches PagerDuty across SIGKILLs and restarts',
   t.same(pagerduty.received.filter((r) => r.status !== null && r.status !== 202).map((r) => r.detail ?? r.status), [], 'the fake PagerDuty rejected nothing')
 
   // Nothing was dead-lettered or left behind.
-  const dead = await fetch(`${url}/api/v1/deliveries?state=dead`).then(async (r) => await r.json() as { deliveries: unknown[] })
+  const dead = await fetch(`${service.url}/api/v1/deliveries?state=dead`).then(async (r) => await r.json() as { deliveries: unknown[] })
   t.equal(dead.deliveries.length, 0, 'no dead letters')
   const duplicates = [...delivered().values()].filter((n) => n > 1).length
   t.comment(`${acknowledged.size} pages acknowledged, ${pagerduty.accepted.length} events delivered (${duplicates} pages more than once), ${KILLS + 1} SIGKILLs`)

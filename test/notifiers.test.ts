@@ -18,7 +18,10 @@ const pdEvent = renderPagerDutyEvent(group, { name: 'pagerduty' }, { now })
 // Recognisable fakes: if either shows up in an error, a test below says so.
 const SLACK_TOKEN = 'XoXSeCrEtSlackWebhookTok'
 const ROUTING_KEY = 'PDSeCrEtRoutingKey00000000000000'
-const deps = { fetch, timeoutMs: 300, now: () => now }
+// Generous for answers (a busy CI machine must not turn a 200 into a timeout); short only
+// where a test makes the fake hang on purpose.
+const deps = { fetch, timeoutMs: 10_000, now: () => now }
+const hangDeps = { ...deps, timeoutMs: 300 }
 
 async function closedPortUrl (path: string): Promise<string> {
   const server = createServer()
@@ -32,6 +35,7 @@ t.test('Slack notifier against every fake mode', async (t) => {
   const slack = await startFakeSlack()
   t.teardown(() => slack.close())
   const notifier = createSlackNotifier({ webhookUrl: slack.webhookUrl(SLACK_TOKEN) }, deps)
+  const hanging = createSlackNotifier({ webhookUrl: slack.webhookUrl(SLACK_TOKEN) }, hangDeps)
   const cases: Array<[string, FakeMode, Record<string, unknown>]> = [
     ['ok', { kind: 'ok' }, { ok: true, status: 200 }],
     ['400', { kind: 'status', code: 400 }, { ok: false, retryable: false, reason: 'client_error', status: 400, error: 'HTTP 400: invalid_payload' }],
@@ -48,7 +52,7 @@ t.test('Slack notifier against every fake mode', async (t) => {
   ]
   for (const [name, mode, expected] of cases) {
     slack.setMode(mode)
-    t.match(await notifier.send(slackBody), expected, name)
+    t.match(await (mode.kind === 'hang' ? hanging : notifier).send(slackBody), expected, name)
   }
   slack.setMode({ kind: 'ok' })
   t.match(await notifier.send({ blocks: [{ type: 'header', text: { type: 'plain_text', text: 'x'.repeat(151) } }] }), { ok: false, retryable: false, reason: 'client_error', error: 'HTTP 400: invalid_blocks' }, 'the fake refuses an invalid message and the notifier dead-letters it')
@@ -83,6 +87,7 @@ t.test('PagerDuty notifier against every fake mode', async (t) => {
   const pd = await startFakePagerDuty()
   t.teardown(() => pd.close())
   const notifier = createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pd.url }, deps)
+  const hanging = createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pd.url }, hangDeps)
   const cases: Array<[string, FakeMode, Record<string, unknown>]> = [
     ['ok', { kind: 'ok' }, { ok: true, status: 202 }],
     ['400', { kind: 'status', code: 400 }, { ok: false, retryable: false, reason: 'client_error', error: 'HTTP 400: Event object is invalid; Bad request' }],
@@ -94,7 +99,7 @@ t.test('PagerDuty notifier against every fake mode', async (t) => {
   ]
   for (const [name, mode, expected] of cases) {
     pd.setMode(mode)
-    t.match(await notifier.send(pdEvent), expected, name)
+    t.match(await (mode.kind === 'hang' ? hanging : notifier).send(pdEvent), expected, name)
   }
   pd.setMode({ kind: 'ok' })
   t.equal(pd.accepted.length, 1)
@@ -125,6 +130,8 @@ t.test('secrets never appear in any SendResult.error', async (t) => {
   const webhookUrl = slack.webhookUrl(SLACK_TOKEN)
   const slackNotifier = createSlackNotifier({ webhookUrl }, deps)
   const pdNotifier = createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pd.url }, deps)
+  const slackHanging = createSlackNotifier({ webhookUrl }, hangDeps)
+  const pdHanging = createPagerDutyNotifier({ routingKey: ROUTING_KEY, eventsUrl: pd.url }, hangDeps)
   // Services that echo the secret back, in every form we could think of.
   const path = new URL(webhookUrl).pathname
   const echoes = [webhookUrl, path, SLACK_TOKEN, encodeURIComponent(webhookUrl), JSON.stringify(webhookUrl)]
@@ -144,7 +151,8 @@ t.test('secrets never appear in any SendResult.error', async (t) => {
   for (const mode of [{ kind: 'hang' }, { kind: 'rateLimit', retryAfterSeconds: 1 }] as FakeMode[]) {
     slack.setMode(mode)
     pd.setMode(mode)
-    results.push(await slackNotifier.send(slackBody), await pdNotifier.send(pdEvent))
+    const [s, p] = mode.kind === 'hang' ? [slackHanging, pdHanging] : [slackNotifier, pdNotifier]
+    results.push(await s.send(slackBody), await p.send(pdEvent))
   }
   await slack.close()
   await pd.close()

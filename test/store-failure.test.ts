@@ -56,7 +56,7 @@ t.test('a full disk: 503 and not ready while it lasts, loud, then recovered by i
   const pagerduty = await startFakePagerDuty()
   t.teardown(pagerduty.close)
   const service = await startServiceProcess({
-    CATALOG_PATH: catalogPath, PAGERDUTY_EVENTS_URL: pagerduty.url, PAGERDUTY_ROUTING_KEY: ROUTING_KEY, LOG_LEVEL: 'error'
+    CATALOG_PATH: catalogPath, PAGERDUTY_EVENTS_URL: pagerduty.url, PAGERDUTY_ROUTING_KEY: ROUTING_KEY
   }, { dataDir: join(mnt, 'data'), maxOutputChars: 200_000 })
   t.teardown(service.stop)
 

@@ -117,7 +117,10 @@ export function classifyHttpResult (outcome: PostOutcome, opts: ClassifyOptions)
   if (status >= 500) return { ok: false, retryable: true, reason: 'server_error', status, error, ...after }
   // 408 is the server saying it gave up waiting for us: a timeout, worth retrying.
   if (status === 408) return { ok: false, retryable: true, reason: 'timeout', status, error }
-  // Other 4xx, and 1xx/3xx (redirects are not followed): the request itself is wrong.
+  // A redirecting destination is misconfigured or hijacked: following could send the alert
+  // elsewhere, so it is a permanent failure that says why.
+  if (status >= 300 && status < 400) return { ok: false, retryable: false, reason: 'client_error', status, error: scrub(`HTTP ${status}: redirect not followed`, secrets) }
+  // Other 4xx, and 1xx: the request itself is wrong.
   return { ok: false, retryable: false, reason: 'client_error', status, error }
 }
 

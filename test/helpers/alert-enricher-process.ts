@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, supervise, tail, waitReady } from './prometheus.js'
+import { listeningPort, supervise, tail, waitReady } from './prometheus.js'
 
 // The real service as a process (`node dist/cli.js serve`, built by `npm run build`), with
 // fake Slack/PagerDuty receivers on 127.0.0.1 and a fixed traffic script, so observability
@@ -84,7 +84,7 @@ export interface ServiceProcess {
 export interface ServiceProcessOptions {
   cliPath?: string
   readyTimeoutMs?: number
-  /** Listen here instead of a free port (a restart on the same address). */
+  /** Listen here instead of on a port of its own (PORT=0, read back from its log). */
   port?: number
   /** Use (and keep) this DATA_DIR instead of a temp one removed by stop(): restarts share it. */
   dataDir?: string
@@ -92,9 +92,13 @@ export interface ServiceProcessOptions {
   maxOutputChars?: number
 }
 
-/** Spawns `node dist/cli.js serve` (on a free port with a temp DATA_DIR unless told) and waits for /-/ready. */
+/**
+ * Spawns `node dist/cli.js serve` (PORT=0 and a temp DATA_DIR unless told), reads the port it
+ * bound from its 'alert-enricher serving' log line, and waits for /-/ready.
+ */
 export async function startServiceProcess (env: Record<string, string>, opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
-  const port = opts.port ?? await freePort()
+  const logLevel = env.LOG_LEVEL ?? 'info'
+  if (!['trace', 'debug', 'info'].includes(logLevel)) throw new Error(`LOG_LEVEL=${logLevel}: the bound port is read from an info line; use info or lower`)
   const ownsDataDir = opts.dataDir === undefined
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'alert-enricher-data-'))
   const child = spawn(process.execPath, [opts.cliPath ?? join(REPO_ROOT, 'dist/cli.js'), 'serve'], {
@@ -102,20 +106,29 @@ export async function startServiceProcess (env: Record<string, string>, opts: Se
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOST: '127.0.0.1',
-      PORT: String(port),
+      PORT: String(opts.port ?? 0),
       DATA_DIR: dataDir,
       CATALOG_PATH: join(REPO_ROOT, 'rules/catalog.yaml'),
-      LOG_LEVEL: 'warn',
-      ...env
+      ...env,
+      LOG_LEVEL: logLevel
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output = tail(child, opts.maxOutputChars)
-  const url = `http://127.0.0.1:${port}`
   // kill() keeps the data dir: a crash test restarts on it.
   const { stop, kill } = supervise(child, () => { if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true }) })
-  await waitReady('alert-enricher', url, opts.readyTimeoutMs ?? 20_000, child, output, stop)
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000
+  const port = await listeningPort('alert-enricher', child, output, readyTimeoutMs, servingPort).catch(async (err: unknown) => { await stop(); throw err })
+  const url = `http://127.0.0.1:${port}`
+  await waitReady('alert-enricher', url, readyTimeoutMs, child, output, stop)
   return { url, target: `127.0.0.1:${port}`, port, dataDir, pid: child.pid ?? 0, output, stop, kill }
+}
+
+/** The port in the service's JSON log line `alert-enricher serving` ({"address":"http://127.0.0.1:40123",…}). */
+export function servingPort (line: string): number | undefined {
+  if (!line.includes('"msg":"alert-enricher serving"')) return undefined
+  const m = /"address":"https?:\/\/[^"]*:(\d+)"/.exec(line)
+  return m === null ? undefined : Number(m[1])
 }
 
 /** Env wiring the bundled catalog's destinations to the fakes (secrets are fake too). */

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { REPO_ROOT } from './alert-enricher-process.js'
-import { freePort, supervise, tail, waitReady } from './prometheus.js'
+import { goListeningPort, listeningPort, supervise, tail, waitReady } from './prometheus.js'
 
 // A real Alertmanager (the Debian package's binary, installed by .ci/run) for end-to-end
-// tests: temp config and storage, a free 127.0.0.1 port, HA gossip off, bounded waits, and
+// tests: temp config and storage, a 127.0.0.1 port of its own (bound as 0), HA gossip off, bounded waits, and
 // always killed — by stop(), and by a process 'exit' hook if a test dies first.
 
 export const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager'
@@ -64,19 +64,21 @@ export async function startAlertmanager (opts: { configYaml: string, readyTimeou
   const dir = mkdtempSync(join(tmpdir(), 'alert-enricher-alertmanager-'))
   const configFile = join(dir, 'alertmanager.yml')
   writeFileSync(configFile, opts.configYaml)
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
+  // Port 0, read back from its log line (hence log level info).
   const child = spawn(ALERTMANAGER_BIN, [
     `--config.file=${configFile}`,
     `--storage.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
+    '--web.listen-address=127.0.0.1:0',
     '--cluster.listen-address=', // empty: no HA gossip, no cluster port
-    '--log.level=warn'
+    '--log.level=info'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output = tail(child)
   const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000
+  const port = await listeningPort('Alertmanager', child, output, readyTimeoutMs, goListeningPort).catch(async (err: unknown) => { await stop(); throw err })
+  const url = `http://127.0.0.1:${port}`
 
-  await waitReady('Alertmanager', url, opts.readyTimeoutMs ?? 30_000, child, output, stop)
+  await waitReady('Alertmanager', url, readyTimeoutMs, child, output, stop)
 
   return {
     url,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 // A real Prometheus (the Debian package's /usr/bin/prometheus) for tests: temp config, temp
-// TSDB, a free 127.0.0.1 port, bounded waits, and always killed — by stop(), and by a
+// TSDB, a 127.0.0.1 port of its own (bound as 0), bounded waits, and always killed — by stop(), and by a
 // process 'exit' hook in case a test dies before its teardown runs.
 
 export const PROMETHEUS_BIN = '/usr/bin/prometheus'
@@ -63,6 +63,44 @@ export async function freePort (): Promise<number> {
       server.close(() => port > 0 ? resolve(port) : reject(new Error('no port assigned')))
     })
   })
+}
+
+/**
+ * The port a child bound to port 0 reports in its log (`parse` maps one output line to a port,
+ * or undefined). Binding 0 leaves no window in which another process can take the port, as
+ * picking a free one and passing it on does. Rejects if the child exits or `timeoutMs` passes.
+ */
+export async function listeningPort (name: string, child: ChildProcess, output: () => string, timeoutMs: number, parse: (line: string) => number | undefined): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    let partial = ''
+    const onData = (chunk: Buffer): void => {
+      const lines = (partial + chunk.toString('utf8')).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        const port = parse(line)
+        if (port !== undefined && port > 0) return done(undefined, port)
+      }
+    }
+    const onExit = (code: number | null, signal: string | null): void => { done(new Error(`${name} exited with ${code ?? signal} before reporting its port:\n${output()}`)) }
+    const timer = setTimeout(() => { done(new Error(`${name} reported no listening port within ${timeoutMs} ms:\n${output()}`)) }, timeoutMs)
+    const done = (err: Error | undefined, port?: number): void => {
+      clearTimeout(timer)
+      child.stdout?.off('data', onData)
+      child.stderr?.off('data', onData)
+      child.off('exit', onExit)
+      if (err !== undefined) reject(err)
+      else resolve(port as number)
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('exit', onExit)
+  })
+}
+
+/** Prometheus' and Alertmanager's (exporter-toolkit) line once bound: msg="Listening on" address=127.0.0.1:40123. */
+export function goListeningPort (line: string): number | undefined {
+  const m = /msg="Listening on" address=\S*:(\d+)/.exec(line)
+  return m === null ? undefined : Number(m[1])
 }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -144,16 +182,18 @@ export async function startPrometheus (opts: PrometheusOptions): Promise<Running
   const dir = mkdtempSync(join(tmpdir(), 'alert-enricher-prometheus-'))
   const configFile = join(dir, 'prometheus.yml')
   writeFileSync(configFile, configYaml(opts))
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
+  // Port 0, read back from its log line (hence log level info).
   const child = spawn(PROMETHEUS_BIN, [
     `--config.file=${configFile}`,
     `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn'
+    '--web.listen-address=127.0.0.1:0',
+    '--log.level=info'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   const output = tail(child)
   const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000
+  const port = await listeningPort('Prometheus', child, output, readyTimeoutMs, goListeningPort).catch(async (err: unknown) => { await stop(); throw err })
+  const url = `http://127.0.0.1:${port}`
 
   const api = async <T>(path: string, params: Record<string, string> = {}): Promise<PromApiResponse<T>> => {
     const res = await fetch(`${url}${path}?${new URLSearchParams(params).toString()}`)
@@ -165,7 +205,7 @@ export async function startPrometheus (opts: PrometheusOptions): Promise<Running
     return body.data
   }
 
-  await waitReady('Prometheus', url, opts.readyTimeoutMs ?? 30_000, child, output, stop)
+  await waitReady('Prometheus', url, readyTimeoutMs, child, output, stop)
 
   return {
     url,
