@@ -34,6 +34,13 @@ t.test('an entry runbook whose anchor does not exist', async (t) => {
   ])
 })
 
+t.test('anchors keep underscores as on GitHub', async (t) => {
+  const file = `${DIR}/underscore-anchor.yaml`
+  t.same(await check(file), [
+    `${at(file, 'ops.md#check-kubepod')} runbook 'ops.md#check-kubepodcontainerstatusrestartstotal': no heading with anchor '#check-kubepodcontainerstatusrestartstotal' in ${PROJECT}/runbooks/ops.md`
+  ])
+})
+
 t.test('an entry runbook whose file does not exist', async (t) => {
   const file = `${DIR}/missing-file.yaml`
   t.same(await check(file), [

@@ -72,6 +72,17 @@ t.test('source never empty, summary within 1024', async (t) => {
   t.match(e.payload.summary, /👍🏽…$/)
 })
 
+t.test('source is the affected system: common instance, else cluster, job, service', async (t) => {
+  const source = (alerts: Array<Record<string, string>>): string =>
+    renderPagerDutyEvent(makeGroup(alerts.map((labels, i) => makeAlert({ fingerprint: `000000000000000${i}`, labels: { alertname: 'X', ...labels } }))), dest, { now }).payload.source
+  const kube = { cluster: 'prod-eu-1', job: 'kubelet', service: 'kubelet-svc' }
+  t.equal(source([{ ...kube, instance: '10.1.2.3:10250' }]), '10.1.2.3:10250', 'one alert: its instance')
+  t.equal(source([{ ...kube, instance: 'a:1' }, { ...kube, instance: 'b:1' }]), 'prod-eu-1', 'several hosts: their cluster')
+  t.equal(source([{ job: 'kubelet', service: 's', instance: 'a:1' }, { job: 'kubelet', service: 's', instance: 'b:1' }]), 'kubelet')
+  t.equal(source([{ service: 's', instance: 'a:1' }, { service: 's', instance: 'b:1' }]), 's')
+  t.equal(source([{ instance: 'a:1' }, { instance: 'b:1' }, { instance: 'c:1' }, { instance: 'd:1' }]), 'a:1, b:1, c:1 +1', 'nothing coarser shared: the hosts')
+})
+
 t.test('huge annotations: trimmed under 512 KB with a "+N more" note, accepted by the fake', async (t) => {
   const g = makeGroup(manyAlerts(300, (i) => ({
     summary: `s${i}`,

@@ -85,6 +85,43 @@ t.test('resolved group looks resolved and has no deadline', async (t) => {
   t.match(JSON.stringify(m.blocks[1]), /RESOLVED/)
 })
 
+// The "*Alerts*" list as text, one line per alert.
+function alertLines (m: SlackMessage): string[] {
+  return m.blocks.flatMap((b) => (b.type === 'section' && b.text?.text.startsWith('*Alerts*') === true ? b.text.text.split('\n').slice(1) : []))
+}
+
+t.test('a single alert says which cluster, namespace, instance, pod and job it is', async (t) => {
+  const labels = { alertname: 'KubeletDown', cluster: 'prod-eu-1', namespace: 'kube-system', instance: '10.1.2.3:10250', pod: 'kubelet-x', job: 'kubelet', node: 'n1', severity: 'critical' }
+  const m = renderSlackMessage(makeGroup([makeAlert({ alertname: 'KubeletDown', labels })]), dest, { now })
+  t.equal(validateSlackMessage(m), null)
+  t.same(alertLines(m), ['🔥 *KubeletDown* · cluster=prod-eu-1 namespace=kube-system instance=10.1.2.3:10250 pod=kubelet-x job=kubelet'])
+})
+
+t.test('alert lines: location labels first, then what differs within the group (oldest first, then by fingerprint)', async (t) => {
+  const base = { alertname: 'PodCrash', cluster: 'prod-eu-1', namespace: 'api', severity: 'warning' }
+  const g = makeGroup([
+    makeAlert({ alertname: 'PodCrash', labels: { ...base, pod: 'api-1', container: 'web' } }),
+    makeAlert({ alertname: 'PodCrash', fingerprint: '06cc6459ad559d0c', labels: { ...base, pod: 'api-2', container: 'sidecar' } })
+  ])
+  t.same(alertLines(renderSlackMessage(g, dest, { now })), [
+    '🔥 *PodCrash* · cluster=prod-eu-1 namespace=api pod=api-2 container=sidecar',
+    '🔥 *PodCrash* · cluster=prod-eu-1 namespace=api pod=api-1 container=web'
+  ])
+})
+
+t.test('header counts firing alerts only', async (t) => {
+  const header = (m: SlackMessage): string => (m.blocks[0]?.type === 'header' ? m.blocks[0].text.text : '')
+  const resolvedOne = (fp: string) => makeAlert({ fingerprint: fp, status: 'resolved', endsAt: '2026-11-26T20:30:00Z' })
+  const mixed = makeGroup([makeAlert(), makeAlert({ fingerprint: '06cc6459ad559d0c' }), resolvedOne('0000000000000001'), resolvedOne('0000000000000002')])
+  t.equal(header(renderSlackMessage(mixed, dest, { now })), '🔴 P0 FIRING: HighErrorRate (2)')
+  const oneFiring = makeGroup([makeAlert(), resolvedOne('0000000000000001')])
+  t.equal(header(renderSlackMessage(oneFiring, dest, { now })), '🔴 P0 FIRING: HighErrorRate')
+  const allResolved = makeGroup([resolvedOne('0000000000000001'), resolvedOne('0000000000000002')])
+  t.equal(header(renderSlackMessage(allResolved, dest, { now })), '✅ P0 RESOLVED: HighErrorRate (2)')
+  const truncated = makeGroup([makeAlert(), resolvedOne('0000000000000001')], { truncatedAlerts: 5 })
+  t.equal(header(renderSlackMessage(truncated, dest, { now })), '🔴 P0 FIRING: HighErrorRate (1+)', 'alerts Alertmanager left out may be firing')
+})
+
 t.test('mentions and markup in labels and annotations are escaped, never pinging', async (t) => {
   const nasty = '<!channel> <@U123> <!here> <!subteam^S1> <https://evil.example|click> & co'
   const a = makeAlert({

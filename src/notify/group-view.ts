@@ -73,6 +73,32 @@ export function distinguishingLabels (alert: EnrichedAlert, group: EnrichedGroup
     .sort(([a], [b]) => compare(a, b))
 }
 
+// Where an alert fires, in the order a responder narrows it down. Shown even when the whole
+// group shares them: a single alert's message must still say which cluster and host it is.
+export const LOCATION_LABELS = ['cluster', 'namespace', 'instance', 'pod', 'job'] as const
+
+// What identifies one alert: its location labels that are present, then the other labels
+// that differ within the group.
+export function identifyingLabels (alert: EnrichedAlert, group: EnrichedGroup): Array<[string, string]> {
+  const location: Array<[string, string]> = []
+  for (const k of LOCATION_LABELS) {
+    const v = alert.labels[k]
+    if (v !== undefined && v !== '') location.push([k, v])
+  }
+  const known = new Set<string>(LOCATION_LABELS)
+  return [...location, ...distinguishingLabels(alert, group).filter(([k]) => !known.has(k))]
+}
+
+// The affected system as PagerDuty's `source` wants it (a host, else the cluster or job or
+// service): the group's common value of the most specific label, else undefined.
+export function commonSource (group: EnrichedGroup): string | undefined {
+  for (const k of ['instance', 'cluster', 'job', 'service']) {
+    const v = nonEmpty(group.commonLabels[k])
+    if (v !== undefined) return v
+  }
+  return undefined
+}
+
 // Runbooks and dashboards of the most urgent alerts first; a silence for the whole group.
 function groupLinks (group: EnrichedGroup, sorted: readonly EnrichedAlert[]): GroupLink[] {
   const links: GroupLink[] = []

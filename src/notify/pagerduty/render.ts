@@ -1,7 +1,7 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
 import type { LabelSet } from '../../alertmanager/webhook.js'
-import { formatRelative, formatUtc, viewGroup } from '../group-view.js'
+import { commonSource, formatRelative, formatUtc, viewGroup } from '../group-view.js'
 import { distinct, oneLine, truncate } from '../text.js'
 
 // PagerDuty Events API v2 event for one group, without routing_key: the notifier adds the
@@ -48,7 +48,7 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
 
   const payload: PagerDutyPayload = {
     summary,
-    source: field(eventSource(group, lead)),
+    source: field(eventSource(group)),
     severity: SEVERITY_BY_PRIORITY[group.priority],
     timestamp: eventTimestamp(group, opts.now),
     custom_details: {}
@@ -147,13 +147,15 @@ function capValues (set: LabelSet): LabelSet {
   return out
 }
 
-// What PagerDuty shows as "source": the most specific thing every alert shares, never empty.
-function eventSource (group: EnrichedGroup, leadAlert: EnrichedAlert | undefined): string {
-  const c = group.commonLabels
-  const lead = leadAlert?.labels ?? {}
-  for (const v of [c.instance, c.service, c.job, lead.instance, lead.service, lead.job, group.receiver]) {
-    if (nonEmpty(v)) return v
-  }
+// What PagerDuty shows as "source": the affected system, as its docs ask. The group's common
+// instance, cluster, job or service; alerts on several hosts with nothing coarser in common
+// name those hosts; never empty.
+function eventSource (group: EnrichedGroup): string {
+  const common = commonSource(group)
+  if (common !== undefined) return common
+  const instances = distinct(group.alerts.map((a) => a.labels.instance).filter(nonEmpty))
+  if (instances.length > 0) return instances.length <= 3 ? instances.join(', ') : `${instances.slice(0, 3).join(', ')} +${instances.length - 3}`
+  if (nonEmpty(group.receiver)) return group.receiver
   return 'alert-enricher'
 }
 

@@ -1,6 +1,6 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
-import { distinguishingLabels, formatRelative, formatUtc, labelValues, viewGroup, type GroupView } from '../group-view.js'
+import { formatRelative, identifyingLabels, formatUtc, labelValues, viewGroup, type GroupView } from '../group-view.js'
 import { distinct, escapeTruncate, oneLine, truncate } from '../text.js'
 
 // Block Kit message for one group and one Slack destination. Every value that came from an
@@ -21,7 +21,7 @@ export interface SlackMessage { text: string, blocks: SlackBlock[] }
 export interface SlackRenderTarget { name: string, channel: string }
 
 const LIMIT = { header: 150, sectionText: 3000, field: 2000, buttonText: 75, url: 3000, fallback: 1000 }
-const LIST = { alerts: 20, lineName: 80, lineLabels: 160, lineSummary: 160 }
+const LIST = { alerts: 20, lineName: 80, lineLabels: 240, lineSummary: 160 }
 
 const PRIORITY_ICON: Record<PriorityName, string> = { P0: '🔴', P1: '🟠', P2: '🟡', P3: '🔵' }
 const RESOLVED_ICON = '✅'
@@ -33,8 +33,11 @@ export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarge
   const status = resolved ? 'RESOLVED' : 'FIRING'
   const names = view.names
   const nameText = names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} +${names.length - 3}`
-  const count = group.alerts.length + group.truncatedAlerts
-  const title = `${icon} ${group.priority} ${status}: ${oneLine(truncate(nameText, 400))}${count > 1 ? ` (${count})` : ''}`
+  // How many need attention: the firing alerts (all of them once resolved). Alertmanager's
+  // truncated alerts may be either, so they show as "+" rather than in the number.
+  const count = resolved ? group.alerts.length : view.firing
+  const more = group.truncatedAlerts > 0 ? '+' : ''
+  const title = `${icon} ${group.priority} ${status}: ${oneLine(truncate(nameText, 400))}${count > 1 || more !== '' ? ` (${count}${more})` : ''}`
   const deadline = view.deadline
   const summary = oneLine(truncate(view.summary, 2000))
 
@@ -78,7 +81,7 @@ function fields (view: GroupView, now: Date): Mrkdwn[] {
 }
 
 // The first LIST.alerts alerts, one line each, packed into as few sections as fit; the rest
-// as "+N more". Bounded whatever the group size: at most 20 lines of ≤ ~420 chars.
+// as "+N more". Bounded whatever the group size: at most 20 lines of ≤ ~500 chars.
 function alertList (view: GroupView): SlackBlock[] {
   const { group, sorted } = view
   const shown = sorted.slice(0, LIST.alerts)
@@ -109,7 +112,7 @@ function alertList (view: GroupView): SlackBlock[] {
 
 function alertLine (alert: EnrichedAlert, group: EnrichedGroup, commonSummary: string): string {
   const icon = alert.status === 'firing' ? '🔥' : RESOLVED_ICON
-  const labels = distinguishingLabels(alert, group).map(([k, v]) => `${k}=${truncate(v, 100)}`).join(' ')
+  const labels = identifyingLabels(alert, group).map(([k, v]) => `${k}=${truncate(v, 100)}`).join(' ')
   let line = `${icon} *${escapeTruncate(oneLine(truncate(alert.alertname, 1000)), LIST.lineName)}*`
   if (alert.priority !== group.priority) line += ` ${alert.priority}`
   if (alert.status === 'resolved') line += ' resolved'
