@@ -1,7 +1,8 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
 import type { LabelSet } from '../../alertmanager/webhook.js'
-import { formatRelative, formatUtc, viewGroup } from '../group-view.js'
+import { formatRelative, nonEmpty } from '../../text.js'
+import { formatUtc, viewGroup } from '../group-view.js'
 import { distinct, oneLine, truncate } from '../text.js'
 
 // PagerDuty Events API v2 event for one group, without routing_key: the notifier adds the
@@ -53,12 +54,12 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
     timestamp: eventTimestamp(group, opts.now),
     custom_details: {}
   }
-  const component = group.commonLabels.component ?? group.commonLabels.service
-  const groupName = group.commonLabels.group ?? group.commonLabels.namespace ?? group.commonLabels.job
-  const klass = group.commonLabels.class ?? (names.length === 1 ? names[0] : undefined)
-  if (nonEmpty(component)) payload.component = field(component)
-  if (nonEmpty(groupName)) payload.group = field(groupName)
-  if (nonEmpty(klass)) payload.class = field(klass)
+  const component = nonEmpty(group.commonLabels.component ?? group.commonLabels.service)
+  const groupName = nonEmpty(group.commonLabels.group ?? group.commonLabels.namespace ?? group.commonLabels.job)
+  const klass = nonEmpty(group.commonLabels.class ?? (names.length === 1 ? names[0] : undefined))
+  if (component !== undefined) payload.component = field(component)
+  if (groupName !== undefined) payload.group = field(groupName)
+  if (klass !== undefined) payload.class = field(klass)
 
   const event: PagerDutyEvent = {
     event_action: resolved ? 'resolve' : 'trigger',
@@ -69,8 +70,8 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
       .map((l) => ({ href: l.url, text: truncate(oneLine(l.title), 256) })),
     client: 'alert-enricher'
   }
-  const clientUrl = opts.clientUrl ?? group.externalURL
-  if (nonEmpty(clientUrl) && clientUrl.length <= MAX_LINK_URL) event.client_url = clientUrl
+  const clientUrl = nonEmpty(opts.clientUrl ?? group.externalURL)
+  if (clientUrl !== undefined && clientUrl.length <= MAX_LINK_URL) event.client_url = clientUrl
 
   payload.custom_details = {
     priority: group.priority,
@@ -151,10 +152,8 @@ function capValues (set: LabelSet): LabelSet {
 function eventSource (group: EnrichedGroup, leadAlert: EnrichedAlert | undefined): string {
   const c = group.commonLabels
   const lead = leadAlert?.labels ?? {}
-  for (const v of [c.instance, c.service, c.job, lead.instance, lead.service, lead.job, group.receiver]) {
-    if (nonEmpty(v)) return v
-  }
-  return 'alert-enricher'
+  return [c.instance, c.service, c.job, lead.instance, lead.service, lead.job, group.receiver]
+    .find((v) => nonEmpty(v) !== undefined) ?? 'alert-enricher'
 }
 
 // Trigger: when the oldest firing alert started. Resolve: when the last one ended.
@@ -173,8 +172,4 @@ function eventTimestamp (group: EnrichedGroup, now: Date): string {
 function field (value: string): string {
   const v = truncate(oneLine(truncate(value, 4 * MAX_FIELD)), MAX_FIELD)
   return v === '' ? 'unknown' : v
-}
-
-function nonEmpty (s: string | undefined): s is string {
-  return s !== undefined && s.trim() !== ''
 }
