@@ -32,8 +32,9 @@ export interface PagerDutyEvent {
 export const SEVERITY_BY_PRIORITY: Record<PriorityName, PagerDutySeverity> = { P0: 'critical', P1: 'error', P2: 'warning', P3: 'info' }
 
 // PagerDuty's limits. "512 KB" is read as 512,000 bytes, the stricter of its two meanings,
-// measured with a 32-char routing_key in place.
-const MAX_EVENT_BYTES = 512_000
+// measured with a 32-char routing_key in place. Exported: the test fake enforces this same number.
+export const PAGERDUTY_MAX_EVENT_BYTES = 512_000
+const MAX_EVENT_BYTES = PAGERDUTY_MAX_EVENT_BYTES
 const ROUTING_KEY_PLACEHOLDER = 'x'.repeat(32)
 const MAX_SUMMARY = 1024
 const MAX_FIELD = 1024          // source, component, group, class
