@@ -130,6 +130,7 @@ t.test('every route\'s real responses match the document', async (t) => {
 
   await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: admin })
   await check('POST /-/reload', { method: 'POST', url: '/-/reload' })
+  t.equal((await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: { ...admin, ...json }, payload: '' })).statusCode, 400, 'empty JSON body: Fastify\'s 400, no problems list')
   writeFileSync(catalogPath, 'entries: [')
   t.equal((await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: admin })).statusCode, 400)
 

@@ -27,8 +27,9 @@ export const ReloadSucceeded = Type.Object({
   entries: Type.Integer({ minimum: 0 })
 })
 
+// 400 is also Fastify's answer to a malformed request body, which has no problems list.
 export const ReloadRefused = Type.Composite([ErrorBody, Type.Object({
-  problems: Type.Array(Type.String(), { description: 'file:line:col message, one per problem' })
+  problems: Type.Optional(Type.Array(Type.String(), { description: 'invalid_catalog: file:line:col message, one per problem' }))
 })])
 
 // A plain-text body (the Prometheus conventions answer "OK"; /metrics is the text exposition).
