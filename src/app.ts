@@ -1,3 +1,4 @@
+import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { CatalogHolder } from './config/catalog-holder.js'
 import type { Metrics } from './metrics.js'
@@ -7,6 +8,7 @@ import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
 import { deliveriesRoutes } from './routes/deliveries.js'
 import { registerErrorHandlers } from './routes/errors.js'
 import { healthRoutes } from './routes/health.js'
+import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
 import { webhookRoutes } from './routes/webhook.js'
@@ -56,6 +58,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     }, reply.elapsedTime / 1000)
   })
 
+  // Before the routes: it collects each route's schema as the route is added.
+  await app.register(fastifySwagger, OPENAPI_OPTIONS)
+  await app.register(openapiRoutes)
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
   await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined

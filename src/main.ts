@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import pino, { type Logger } from 'pino'
 import { buildApp, LOG_REDACT_PATHS } from './app.js'
-import { parseCatalog, withOverrides, type Catalog, type CatalogResult } from './config/catalog.js'
+import { catalogReadProblem, parseCatalog, withOverrides, type Catalog, type CatalogResult } from './config/catalog.js'
 import { createCatalogHolder } from './config/catalog-holder.js'
 import { formatProblem } from './config/problems.js'
 import { loadSettings, type Env, type Settings } from './config/settings.js'
@@ -29,7 +29,7 @@ export async function serve (env: Env): Promise<void> {
   const now = (): Date => new Date()
 
   const catalogText = await readFile(settings.catalogPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`${settings.catalogPath}: cannot read catalog: ${err.code ?? err.message}`)
+    throw new Error(formatProblem(catalogReadProblem(settings.catalogPath, err)))
   })
   const parse = (text: string, file: string): CatalogResult => withOverrides(parseCatalog(text, file), { runbookBaseUrl: settings.runbookBaseUrl })
   const parsed = parse(catalogText, settings.catalogPath)

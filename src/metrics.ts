@@ -20,7 +20,10 @@ export interface DestinationLabel { destination: string, type: string }
 export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean } = {}) {
   const registry = new Registry()
   const p = opts.prefix ?? 'alert_enricher_'
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p })
+  // prom-client's process and Node.js metrics keep their standard names (process_cpu_seconds_total,
+  // nodejs_heap_size_used_bytes, ...): the usual Node.js dashboards and recording rules query them
+  // by those names, and the `job` label already says whose process it is.
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
   const registers = [registry]
 
   const m = {

@@ -48,7 +48,7 @@ t.test('explain shows what would be sent, as text and as JSON', async (t) => {
   const text = cli('explain', payload, '--now', '2026-11-26T20:11:00Z')
   t.equal(text.status, 0)
   t.match(text.stdout, /priority:\s+P0 \(severity critical\)/)
-  t.match(text.stdout, /respond by:\s+2026-11-26T20:15:55\.000Z \(PT5M, always; in 5 min\)/)
+  t.match(text.stdout, /respond by:\s+2026-11-26T20:15:55\.000Z \(PT5M, always; in 4 min\)/) // 4 min 55 s left: whole minutes, rounded down, as in Slack and PagerDuty
   t.match(text.stdout, /Engineering manager/)
   t.match(text.stdout, /incident_response_playbook\.md#critical-alerts-p0/)
 })

@@ -13,12 +13,12 @@ import { PROMTOOL_BIN, waitUntil } from './helpers/prometheus.js'
 // A real scrape of the real service after known traffic: it passes `promtool check metrics`
 // and every count is exactly what the traffic implies.
 
-// prom-client's default Node metrics name three gauges `*_total` (upstream naming, not ours);
-// promtool lints them. Any other lint line fails the test.
+// prom-client's default Node.js metrics name three gauges `*_total` (upstream's standard names,
+// which dashboards query as is; not ours). promtool lints them; any other lint line fails the test.
 const ALLOWED_LINT = new Set([
-  'alert_enricher_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
-  'alert_enricher_nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
-  'alert_enricher_nodejs_active_resources_total non-counter metrics should not have "_total" suffix'
+  'nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+  'nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+  'nodejs_active_resources_total non-counter metrics should not have "_total" suffix'
 ])
 
 function promtoolCheckMetrics (text: string): { status: number | null, problems: string[] } {
@@ -34,6 +34,17 @@ t.test('promtool check metrics can fail (the check is real)', async (t) => {
   const r = promtoolCheckMetrics('# HELP things Things.\n# TYPE things counter\nthings 1\n')
   t.not(r.status, 0)
   t.match(r.problems.join('\n'), /counter metrics should have "_total" suffix/)
+})
+
+t.test('only our own metrics carry alert_enricher_; prom-client defaults keep their standard names', async (t) => {
+  const ours = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name)
+  const all = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name)
+  const defaults = all.filter((n) => !ours.includes(n))
+  t.same(ours.filter((n) => !n.startsWith('alert_enricher_')), [], 'every metric of ours is prefixed')
+  t.same(defaults.filter((n) => !/^(process|nodejs)_/.test(n)), [], `defaults are process_/nodejs_: ${defaults.join(', ')}`)
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+    t.ok(all.includes(name), `${name} is exposed`)
+  }
 })
 
 t.test('a scrape after known traffic passes promtool and counts the traffic exactly', async (t) => {
@@ -68,6 +79,7 @@ t.test('a scrape after known traffic passes promtool and counts the traffic exac
   const check = promtoolCheckMetrics(text)
   const unexpected = check.problems.filter((p) => !ALLOWED_LINT.has(p))
   t.same(unexpected, [], 'promtool check metrics reports no problem beyond the allowed prom-client lint')
+  t.same(check.problems.filter((p) => p.includes('alert_enricher_')), [], 'promtool reports nothing for our own metrics')
   t.ok(check.status === 0 || (check.status === 3 && unexpected.length === 0), `promtool exit ${String(check.status)}`)
 
   // Webhooks: 2 accepted, 2 bad requests, every other outcome pre-initialised at 0.
@@ -109,7 +121,8 @@ t.test('a scrape after known traffic passes promtool and counts the traffic exac
 
   // HTTP: the four POST /webhook requests under their route template.
   t.equal(value('alert_enricher_http_request_duration_seconds_count', { route: '/webhook', method: 'POST' }), 4)
-  t.ok((value('alert_enricher_process_resident_memory_bytes') ?? 0) > 0, 'default process metrics exposed')
+  t.ok((value('process_resident_memory_bytes') ?? 0) > 0, 'default process metrics exposed under their standard names')
+  t.ok((value('nodejs_heap_size_used_bytes') ?? 0) > 0, 'default Node.js metrics exposed under their standard names')
 
   // Bounded labels only, and nothing per-alert or secret anywhere in the exposition.
   const ours = new Set((await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name))

@@ -56,7 +56,7 @@ t.test('preview refuses what the webhook refuses', async (t) => {
   t.match(res.json(), { error: 'invalid_payload', message: /is required/ })
 })
 
-t.test('catalog API shows references, never secret values', async (t) => {
+t.test('catalog API shows a destination\'s secret as its env reference', async (t) => {
   const h = await buildTestApp()
   t.teardown(h.close)
   const res = await h.app.inject({ method: 'GET', url: '/api/v1/catalog' })

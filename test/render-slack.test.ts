@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { renderSlackMessage, type SlackMessage } from '../src/notify/slack/render.js'
-import { formatRelative } from '../src/notify/group-view.js'
+import { formatRelative } from '../src/text.js'
 import { escapeMrkdwn, escapeTruncate } from '../src/notify/text.js'
 import { startFakeSlack, validateSlackMessage } from './helpers/fake-slack.js'
 import { makeAlert, makeGroup, manyAlerts } from './helpers/groups.js'

@@ -33,5 +33,15 @@ t.test('bad settings are refused with the variable named, never its secret value
   t.throws(() => loadSettings({ LOG_LEVEL: 'loud' }, readFile), { message: /logLevel/ })
   t.throws(() => loadSettings({ WEBHOOK_BASIC_AUTH_USERNAME: 'am' }, readFile), { message: /must be set together/ })
   t.throws(() => loadSettings({ WEBHOOK_BASIC_AUTH_PASSWORD: 'hunter2' }, readFile), { message: /must be set together/ })
+  for (const env of [{ WEBHOOK_BASIC_AUTH_PASSWORD: 'hunter2' }, { WEBHOOK_BASIC_AUTH_USERNAME: 'am', WEBHOOK_BASIC_AUTH_PASSWORD: 'hunter2', PORT: 'eighty' }]) {
+    let message = ''
+    try {
+      loadSettings(env, readFile)
+    } catch (err) {
+      message = err instanceof Error ? err.message : String(err)
+    }
+    t.not(message, '', `${Object.keys(env).join(', ')}: refused`)
+    t.notMatch(message, /hunter2/, `${Object.keys(env).join(', ')}: the password is not in the message`)
+  }
   t.throws(() => loadSettings({ WEBHOOK_BEARER_TOKEN_FILE: '/run/secrets/missing' }, readFile), { message: /\/run\/secrets\/missing.*ENOENT/ })
 })

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import type { Logger } from 'pino'
 import type { Metrics } from '../metrics.js'
 import { sha256Hex } from '../sha256.js'
-import { parseCatalog, type Catalog, type CatalogResult } from './catalog.js'
+import { catalogReadProblem, parseCatalog, type Catalog, type CatalogResult } from './catalog.js'
 import { formatProblem, type Problem } from './problems.js'
 
 // Holds the live catalog and swaps it atomically on reload: a request reads `current()` once
@@ -75,8 +75,8 @@ export function createCatalogHolder (path: string, initial: Catalog, initialText
       const text = await readText(path)
       return { ok: true, text, digest: sha256Hex(text) }
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err)
-      return { ok: false, problem: { file: path, line: 1, col: 1, message: `cannot read catalog: ${code}` }, digest: `error:${code}` }
+      const problem = catalogReadProblem(path, err)
+      return { ok: false, problem, digest: `error:${problem.message}` }
     }
   }
 

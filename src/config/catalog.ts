@@ -83,10 +83,15 @@ export async function loadCatalog (path: string): Promise<CatalogResult> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err))
-    return { ok: false, problems: [{ file: path, line: 1, col: 1, message: `cannot read catalog: ${reason}` }] }
+    return { ok: false, problems: [catalogReadProblem(path, err)] }
   }
   return parseCatalog(text, path)
+}
+
+/** A catalog file that cannot be read: one problem at 1:1 naming the error code (ENOENT, EACCES, …). */
+export function catalogReadProblem (file: string, err: unknown): Problem {
+  const reason = (err as NodeJS.ErrnoException | undefined)?.code ?? (err instanceof Error ? err.message : String(err))
+  return { file, line: 1, col: 1, message: `cannot read catalog: ${reason}` }
 }
 
 /** Indexes already-validated entries (given in file order). */

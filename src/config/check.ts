@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, resolve, sep, isAbsolute } from 'node:path'
 import { headingAnchors } from '../runbooks/anchors.js'
-import { parseCatalogSource, type Catalog } from './catalog.js'
+import { catalogReadProblem, parseCatalogSource, type Catalog } from './catalog.js'
 import { sortByPosition, type Problem } from './problems.js'
 import { parseYamlSource, problemAt, type YamlPath, type YamlSource } from './yaml-source.js'
 
@@ -17,7 +17,7 @@ export async function checkProject (opts: CheckOptions): Promise<Problem[]> {
   let catalog: Catalog | undefined
   const catalogText = await readText(opts.catalogPath)
   if (typeof catalogText !== 'string') {
-    catalogProblems.push({ file: opts.catalogPath, line: 1, col: 1, message: `cannot read catalog: ${catalogText.error}` })
+    catalogProblems.push(catalogReadProblem(opts.catalogPath, catalogText.cause))
   } else {
     const parsed = parseYamlSource(catalogText, opts.catalogPath)
     const result = parseCatalogSource(parsed)
@@ -128,11 +128,11 @@ async function ruleFiles (dir: string): Promise<string[]> {
   return found.sort()
 }
 
-async function readText (file: string): Promise<string | { error: string }> {
+async function readText (file: string): Promise<string | { error: string, cause: unknown }> {
   try {
     return await readFile(file, 'utf8')
   } catch (err) {
-    return { error: (err as NodeJS.ErrnoException).code ?? String(err) }
+    return { error: (err as NodeJS.ErrnoException).code ?? String(err), cause: err }
   }
 }
 

@@ -1,6 +1,7 @@
 import type { WebhookAlert, WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
 import { sha256Hex } from '../sha256.js'
+import { nonEmpty } from '../text.js'
 import { highestPriority, type CatalogEntry, type PriorityName } from '../config/catalog-schema.js'
 import { resolveRunbookUrl, silenceUrl, sourceUrl } from './links.js'
 import { computeSla } from './sla.js'
@@ -114,8 +115,4 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
 function alertStart (startsAt: string, now: Date): Date {
   const t = Date.parse(startsAt)
   return Number.isFinite(t) && t > 0 ? new Date(t) : now
-}
-
-function nonEmpty (value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value
 }

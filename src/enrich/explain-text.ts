@@ -1,3 +1,4 @@
+import { formatRelative } from '../text.js'
 import type { PreviewResult } from './types.js'
 
 // Human-readable `alert-enricher explain` output; --json prints PreviewResult as is.
@@ -7,7 +8,7 @@ export function formatExplanation (result: PreviewResult, now: Date): string {
     lines.push(`${a.alertname} [${a.fingerprint}] ${a.status.toUpperCase()}`)
     lines.push(`  entry:       ${a.matched ? a.entry ?? '' : '(no entry matched; catalog defaults)'}`)
     lines.push(`  priority:    ${a.priority}${a.severity !== null ? ` (severity ${a.severity})` : ''}`)
-    lines.push(`  respond by:  ${a.sla.respondBy} (${a.sla.responseTime}, ${a.sla.clock}; ${relative(Date.parse(a.sla.respondBy) - now.getTime())})`)
+    lines.push(`  respond by:  ${a.sla.respondBy} (${a.sla.responseTime}, ${a.sla.clock}; ${formatRelative(new Date(a.sla.respondBy), now)})`)
     lines.push(`  on call:     ${a.escalation.primary}; escalate to ${a.escalation.escalation}`)
     lines.push(`  team:        ${a.team}`)
     lines.push(`  runbook:     ${a.runbookUrl}`)
@@ -19,10 +20,4 @@ export function formatExplanation (result: PreviewResult, now: Date): string {
   lines.push('notifications:')
   for (const n of result.notifications) lines.push(`  ${n.destination} (${n.type}, ${n.priority}): ${JSON.stringify(n.body)}`)
   return lines.join('\n')
-}
-
-function relative (ms: number): string {
-  const minutes = Math.round(Math.abs(ms) / 60_000)
-  const text = minutes < 120 ? `${minutes} min` : `${Math.round(minutes / 60)} h`
-  return ms >= 0 ? `in ${text}` : `overdue by ${text}`
 }

@@ -1,5 +1,7 @@
 import { priorityRank } from '../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../enrich/types.js'
+import { silenceUrl } from '../enrich/links.js'
+import { nonEmpty } from '../text.js'
 import { distinct } from './text.js'
 
 // Facts about a group that every renderer presents the same way: which alert leads, the
@@ -124,10 +126,8 @@ function groupLinks (group: EnrichedGroup, sorted: readonly EnrichedAlert[]): Gr
 // the group and nothing else. No shared labels: no group silence rather than an overly broad one.
 export function groupSilenceUrl (group: EnrichedGroup): string | null {
   if (group.alerts.length === 1) return nonEmpty(group.alerts[0]?.silenceUrl) ?? null
-  const pairs = Object.entries(group.commonLabels).sort(([a], [b]) => compare(a, b))
-  if (pairs.length === 0 || group.externalURL === '') return null
-  const filter = `{${pairs.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(', ')}}`
-  return `${group.externalURL.replace(/\/+$/, '')}/#/silences/new?filter=${encodeURIComponent(filter)}`
+  if (Object.keys(group.commonLabels).length === 0 || group.externalURL === '') return null
+  return silenceUrl(group.externalURL, group.commonLabels)
 }
 
 // "2026-11-26 20:16 UTC"
@@ -136,29 +136,8 @@ export function formatUtc (d: Date): string {
   return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())} UTC`
 }
 
-// "in 4 min", "overdue by 3 min", "in 2 h 5 min", "in 3 d 4 h": whole units, rounded down.
-export function formatRelative (deadline: Date, now: Date): string {
-  const diff = deadline.getTime() - now.getTime()
-  const span = formatSpan(Math.abs(diff))
-  return diff >= 0 ? `in ${span}` : `overdue by ${span}`
-}
-
-function formatSpan (ms: number): string {
-  const minutes = Math.floor(ms / 60_000)
-  if (minutes < 1) return '<1 min'
-  if (minutes < 120) return `${minutes} min`
-  const hours = Math.floor(minutes / 60)
-  if (hours < 48) return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`
-  const days = Math.floor(hours / 24)
-  return hours % 24 === 0 ? `${days} d` : `${days} d ${hours % 24} h`
-}
-
 // Code-unit order: locale-independent (same output on every machine) and far cheaper than
 // localeCompare, which goes through ICU collation.
 function compare (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
-}
-
-function nonEmpty (s: string | undefined): string | undefined {
-  return s === undefined || s.trim() === '' ? undefined : s
 }

@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Delivery, DeliveryState, type Store } from '../store/types.js'
-import { sendError } from './errors.js'
+import { errorResponses, sendError } from './errors.js'
 
 // Admin view of the outbox. Bodies are returned as stored: they never hold secrets (the
 // Slack URL / PagerDuty routing key are added at send time), and lastError is secret-free
@@ -24,6 +25,8 @@ export const DeliveriesList = Type.Object({
 })
 export type DeliveriesList = Static<typeof DeliveriesList>
 
+export const RetriedDelivery = Type.Object({ delivery: Delivery })
+
 export interface DeliveriesRouteOptions {
   store: Store
   // Called after a dead letter went back to pending (wake the dispatcher).
@@ -33,8 +36,8 @@ export interface DeliveriesRouteOptions {
 export async function deliveriesRoutes (app: FastifyInstance, opts: DeliveriesRouteOptions): Promise<void> {
   const { store } = opts
 
-  app.get<{ Querystring: DeliveriesQuery }>('/api/v1/deliveries', {
-    schema: { querystring: DeliveriesQuery },
+  app.withTypeProvider<TypeBoxTypeProvider>().get('/api/v1/deliveries', {
+    schema: { summary: 'Outbox deliveries, newest first', querystring: DeliveriesQuery, response: { 200: DeliveriesList, ...errorResponses(400, 401) } },
     attachValidation: true
   }, async (request, reply) => {
     if (request.validationError !== undefined) {
@@ -45,8 +48,8 @@ export async function deliveriesRoutes (app: FastifyInstance, opts: DeliveriesRo
     return { deliveries, limit, offset } satisfies DeliveriesList
   })
 
-  app.post<{ Params: DeliveryIdParams }>('/api/v1/deliveries/:id/retry', {
-    schema: { params: DeliveryIdParams },
+  app.withTypeProvider<TypeBoxTypeProvider>().post('/api/v1/deliveries/:id/retry', {
+    schema: { summary: 'Send a dead delivery again', params: DeliveryIdParams, response: { 200: RetriedDelivery, ...errorResponses(400, 401, 404, 409) } },
     attachValidation: true
   }, async (request, reply) => {
     if (request.validationError !== undefined) {

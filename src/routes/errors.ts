@@ -1,10 +1,23 @@
+import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 
 // Every error body is { error, message } (interface.md). Fastify's own errors (body
 // parsing, limits, media type) are mapped to codes a user can act on; anything unexpected
 // is a 500 that never echoes internals.
 
-export interface ErrorBody { error: string, message: string }
+export const ErrorBody = Type.Object({
+  error: Type.String({ description: 'stable machine-readable code, e.g. invalid_payload' }),
+  message: Type.String({ description: 'what was wrong, for a human' })
+}, { description: 'every 4xx/5xx body' })
+export type ErrorBody = Static<typeof ErrorBody>
+
+// Response schemas for the error statuses a route can send. Every route can fail with 500.
+export function errorResponses<C extends number> (...codes: C[]): Record<C | 500, typeof ErrorBody> {
+  return Object.fromEntries([...codes, 500].map((c) => [c, ErrorBody])) as Record<C | 500, typeof ErrorBody>
+}
+
+// The statuses Fastify itself sends for a route that takes a JSON body (see FASTIFY_CODES).
+export const JSON_BODY_ERRORS = [400, 413, 415] as const
 
 export function sendError (reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error, message } satisfies ErrorBody)

@@ -1,8 +1,10 @@
+import { Type } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import type { CatalogHolder } from '../config/catalog-holder.js'
 import { formatProblem } from '../config/problems.js'
 import type { Metrics } from '../metrics.js'
-import { sendError } from './errors.js'
+import { ErrorBody, errorResponses, sendError } from './errors.js'
 
 // Alertmanager/Prometheus lifecycle conventions: /-/healthy, /-/ready, POST /-/reload, /metrics.
 
@@ -15,25 +17,51 @@ export interface HealthRouteOptions {
   notReady: () => string | null
 }
 
-export async function healthRoutes (app: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
-  // Alive while the process answers: a store failure is a readiness matter (it clears by
-  // itself when the store recovers); restarting would not help it.
-  app.get('/-/healthy', async (_request, reply) => reply.type('text/plain').send('OK'))
+export const ReloadSucceeded = Type.Object({
+  status: Type.Literal('success'),
+  changed: Type.Boolean({ description: 'false when the file was unchanged' }),
+  entries: Type.Integer({ minimum: 0 })
+})
 
-  app.get('/-/ready', async (_request, reply) => {
+// 400 is also Fastify's answer to a malformed request body, which has no problems list.
+export const ReloadRefused = Type.Composite([ErrorBody, Type.Object({
+  problems: Type.Optional(Type.Array(Type.String(), { description: 'invalid_catalog: file:line:col message, one per problem' }))
+})])
+
+// A plain-text body (the Prometheus conventions answer "OK"; /metrics is the text exposition).
+export function textResponse (description: string, mediaType = 'text/plain') {
+  return { description, content: { [mediaType]: { schema: Type.String() } } }
+}
+
+export async function healthRoutes (fastify: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  app.get('/-/healthy', {
+    // Alive while the process answers: a store failure is a readiness matter (it clears by
+    // itself when the store recovers); restarting would not help it.
+    schema: { summary: 'Liveness: the process answers', response: { 200: textResponse('OK'), ...errorResponses() } }
+  }, async (_request, reply) => reply.type('text/plain').send('OK'))
+
+  app.get('/-/ready', {
+    schema: { summary: 'Readiness: 503 while webhooks cannot be made durable', response: { 200: textResponse('OK'), 503: ErrorBody, ...errorResponses() } }
+  }, async (_request, reply) => {
     const reason = opts.notReady()
     if (reason !== null) return sendError(reply, 503, 'not_ready', reason)
     return reply.type('text/plain').send('OK')
   })
 
-  app.post('/-/reload', { ...(opts.reloadAuth !== undefined ? { onRequest: opts.reloadAuth } : {}) }, async (_request, reply) => {
+  app.post('/-/reload', {
+    ...(opts.reloadAuth !== undefined ? { onRequest: opts.reloadAuth } : {}),
+    schema: { summary: 'Re-read the catalog; the previous one keeps serving if the new one is invalid', response: { 200: ReloadSucceeded, 400: ReloadRefused, ...errorResponses(401) } }
+  }, async (_request, reply) => {
     const result = await opts.catalog.reload()
-    if (result.ok) return { status: 'success', changed: result.changed, entries: result.entries }
+    if (result.ok) return { status: 'success' as const, changed: result.changed, entries: result.entries }
     // 400 rather than 5xx: the catalog on disk is wrong; retrying without fixing it won't help.
     return reply.code(400).send({ error: 'invalid_catalog', message: `catalog has ${result.problems.length} problem(s); the previous catalog keeps serving`, problems: result.problems.map(formatProblem) })
   })
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', {
+    schema: { summary: 'Prometheus metrics', response: { 200: textResponse('Prometheus text exposition format 0.0.4'), ...errorResponses() } }
+  }, async (_request, reply) => {
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics())
   })
 }

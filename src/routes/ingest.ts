@@ -17,6 +17,13 @@ export async function requireJson (request: FastifyRequest, reply: FastifyReply)
   await sendError(reply, 415, 'unsupported_media_type', `Content-Type must be application/json, got ${JSON.stringify(request.headers['content-type'] ?? '')}`)
 }
 
+/**
+ * Route option for /webhook and /api/v1/preview: their body schema documents the payload, and
+ * validateWebhook checks it (one compiled check shared with the CLI, no type coercion, messages
+ * naming the field), so Fastify's own validator must not run (it would coerce and re-word).
+ */
+export const validatedInHandler = { validatorCompiler: () => () => true }
+
 /** Validates the parsed body; on failure answers 400 naming the field and returns undefined. */
 export function parseWebhookBody (body: unknown, reply: FastifyReply): WebhookPayload | undefined {
   const result = validateWebhook(body)

@@ -1,9 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
+import { Type } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { escapeHtml, htmlPage, renderRunbookHtml } from '../runbooks/render.js'
 import { headingAnchors } from '../runbooks/anchors.js'
-import { sendError } from './errors.js'
+import { ErrorBody, errorResponses, sendError } from './errors.js'
 
 // GET /runbooks/ and /runbooks/<file>.md: the markdown in runbooksDir rendered as HTML with
 // GitHub-compatible heading ids, so a catalog's runbookBaseUrl may point here or at the git
@@ -17,12 +19,19 @@ const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.md$/
 // Pages are documents: no script may run, styles are inline.
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
-export async function runbooksRoutes (app: FastifyInstance, opts: RunbooksRouteOptions): Promise<void> {
+const html200 = { description: 'HTML page', content: { 'text/html': { schema: Type.String() } } }
+
+export async function runbooksRoutes (fastify: FastifyInstance, opts: RunbooksRouteOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const dir = resolve(opts.runbooksDir)
 
-  app.get('/runbooks', async (_request, reply) => reply.redirect('/runbooks/', 301))
+  app.get('/runbooks', {
+    schema: { summary: 'Redirects to /runbooks/', response: { 301: Type.Null({ description: 'Location: /runbooks/' }), ...errorResponses() } }
+  }, async (_request, reply) => reply.redirect('/runbooks/', 301))
 
-  app.get('/runbooks/', async (_request, reply) => {
+  app.get('/runbooks/', {
+    schema: { summary: 'Index of the runbooks', response: { 200: html200, ...errorResponses() } }
+  }, async (_request, reply) => {
     const files = await listRunbooks(dir)
     const items = await Promise.all(files.map(async (f) => {
       const title = await titleOf(join(dir, f)) ?? f
@@ -31,7 +40,18 @@ export async function runbooksRoutes (app: FastifyInstance, opts: RunbooksRouteO
     return html(reply, htmlPage('Runbooks', `<h1>Runbooks</h1>\n<ul>\n${items.join('\n')}\n</ul>\n`))
   })
 
-  app.get<{ Params: { file: string }, Querystring: { raw?: string } }>('/runbooks/:file', async (request, reply) => {
+  app.get('/runbooks/:file', {
+    schema: {
+      summary: 'One runbook, as HTML with GitHub-compatible heading anchors (or the markdown with ?raw=1)',
+      params: Type.Object({ file: Type.String() }),
+      querystring: Type.Object({ raw: Type.Optional(Type.String({ description: '1 or true: the markdown source' })) }),
+      response: {
+        200: { description: 'the runbook', content: { 'text/html': { schema: Type.String() }, 'text/markdown': { schema: Type.String() } } },
+        404: ErrorBody,
+        ...errorResponses()
+      }
+    }
+  }, async (request, reply) => {
     const name = request.params.file
     const path = join(dir, name)
     // The regex alone rules out separators and "..": the resolve check is belt and braces.

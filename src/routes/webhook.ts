@@ -1,9 +1,13 @@
+import { Type } from '@sinclair/typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
+import { WebhookPayload } from '../alertmanager/webhook.js'
+import { PriorityName } from '../config/catalog-schema.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
 import type { Intake, IntakeResult } from '../outbox/intake.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
-import { sendError } from './errors.js'
-import { parseWebhookBody, requireJson } from './ingest.js'
+import { errorResponses, JSON_BODY_ERRORS, sendError } from './errors.js'
+import { parseWebhookBody, requireJson, validatedInHandler } from './ingest.js'
 
 // POST /webhook — steps 1–4 of the data flow: authenticate, validate, classify and route, and
 // make durable. 2xx only after `intake` has committed; 503 when it cannot (Alertmanager retries
@@ -13,6 +17,16 @@ import { parseWebhookBody, requireJson } from './ingest.js'
 const REJECTION_OUTCOMES: Record<number, WebhookOutcome> = {
   400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 415: 'unsupported_media_type'
 }
+
+export const WebhookAccepted = Type.Object({
+  status: Type.Union([Type.Literal('accepted'), Type.Literal('duplicate')], { description: 'duplicate: every notification was already queued' }),
+  groupKey: Type.String(),
+  priority: PriorityName,
+  alerts: Type.Integer({ minimum: 1 }),
+  enqueued: Type.Integer({ minimum: 0 }),
+  duplicates: Type.Integer({ minimum: 0 }),
+  skipped: Type.Integer({ minimum: 0 })
+})
 
 export interface WebhookRouteOptions {
   auth: WebhookAuthConfig
@@ -36,7 +50,13 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     parseJson(request, text as string, done)
   })
 
-  app.post('/webhook', {
+  app.withTypeProvider<TypeBoxTypeProvider>().post('/webhook', {
+    ...validatedInHandler,
+    schema: {
+      summary: 'Alertmanager webhook receiver: 200 once the notifications are durable',
+      body: WebhookPayload,
+      response: { 200: WebhookAccepted, ...errorResponses(...JSON_BODY_ERRORS, 401, 503) }
+    },
     bodyLimit: opts.bodyLimit,
     onRequest: [createAuthHook(opts.auth), requireJson],
     // Rejections happen in hooks, the body parser and the handler; count them in one place.

@@ -3,7 +3,9 @@ import type { AddressInfo, Socket } from 'node:net'
 
 // The shared machinery of the fake Slack and PagerDuty servers: a real HTTP server on
 // 127.0.0.1, runtime modes (ok / fixed status / 429 / hang / fail the next N), and a record of
-// every request. The service-specific part is `handle`: validate and answer like the real one.
+// every request. The service-specific parts: `validate` refuses what the real service refuses
+// (before any mode answers, as the service checks a request before it fails or throttles it),
+// and `handle` answers a valid request like the real one.
 
 export type FakeMode =
   | { kind: 'ok' }
@@ -39,8 +41,12 @@ export interface FakeServer {
   close: () => Promise<void>
 }
 
+export interface FakeRequest { method: string, path: string, headers: IncomingHttpHeaders, body: string }
+
 export interface FakeHooks {
-  handle: (req: { method: string, path: string, headers: IncomingHttpHeaders, body: string }) => FakeReply
+  // The service's refusal of a malformed request (path, media type, body); undefined when valid.
+  validate: (req: FakeRequest) => FakeReply | undefined
+  handle: (req: FakeRequest) => FakeReply
   // The body the mode answers with, per status code (services have their own error bodies).
   statusBody: (code: number) => { body: string, headers?: Record<string, string> }
   rateLimitBody: () => { body: string, headers?: Record<string, string> }
@@ -88,9 +94,14 @@ export async function startFakeServer (hooks: FakeHooks): Promise<FakeServer & {
   })
 
   function replyFor (record: RecordedRequest, size: number): FakeReply | null {
+    if (mode.kind === 'hang') return null
+    if (mode.kind === 'intercept') {
+      const reply = mode.reply(record)
+      if (reply !== undefined) return reply
+    }
+    const refusal = size > MAX_BODY_BYTES ? { status: 413, body: 'request entity too large' } : hooks.validate(record)
+    if (refusal !== undefined) return refusal
     switch (mode.kind) {
-      case 'hang':
-        return null
       case 'status': {
         const fallback = hooks.statusBody(mode.code)
         return { status: mode.code, body: mode.body ?? fallback.body, headers: { ...fallback.headers, ...mode.headers } }
@@ -106,19 +117,10 @@ export async function startFakeServer (hooks: FakeHooks): Promise<FakeServer & {
         mode = mode.count <= 1 ? { kind: 'ok' } : { ...mode, count: mode.count - 1 }
         return { status: code, body }
       }
-      case 'intercept': {
-        const reply = mode.reply(record)
-        if (reply !== undefined) return reply
-        return normal(record, size)
-      }
+      case 'intercept':
       case 'ok':
-        return normal(record, size)
+        return hooks.handle(record)
     }
-  }
-
-  function normal (record: RecordedRequest, size: number): FakeReply {
-    if (size > MAX_BODY_BYTES) return { status: 413, body: 'request entity too large' }
-    return hooks.handle(record)
   }
 
   server.on('connection', (socket) => {

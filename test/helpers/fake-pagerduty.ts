@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { startFakeServer, type FakeServer } from './fake-http.js'
+import { PAGERDUTY_MAX_EVENT_BYTES } from '../../src/notify/pagerduty/render.js'
+import { startFakeServer, type FakeReply, type FakeServer } from './fake-http.js'
 
 // A fake PagerDuty Events API v2 (/v2/enqueue) that refuses what PagerDuty refuses
-// (contracts.md): routing_key length, event_action, dedup_key, the required trigger payload
-// fields, severity values, and events over 512 KB, with PagerDuty's 400 body shape.
+// (contracts.md): a body that is not application/json, routing_key length, event_action,
+// dedup_key, the required trigger payload fields (blank counts as missing), severity values,
+// links and images that are not web URLs, and events over 512 KB, with PagerDuty's 400 body
+// shape. It refuses them in every mode: PagerDuty checks an event before it fails or throttles.
+// "512 KB" is read as 512,000 bytes, the renderer's own number (one constant for both).
 
 export interface FakePagerDutyOptions {
   // Enforce a trailing-60 s limit per routing key (PagerDuty: ~120/min). Off by default.
@@ -11,7 +15,7 @@ export interface FakePagerDutyOptions {
   now?: () => number
 }
 
-const MAX_EVENT_BYTES = 512 * 1024
+const MAX_EVENT_BYTES = PAGERDUTY_MAX_EVENT_BYTES
 const ACTIONS = new Set(['trigger', 'acknowledge', 'resolve'])
 const SEVERITIES = new Set(['critical', 'error', 'warning', 'info'])
 
@@ -19,10 +23,15 @@ export async function startFakePagerDuty (opts: FakePagerDutyOptions = {}): Prom
   const now = opts.now ?? Date.now
   const sent = new Map<string, number[]>()
   const server = await startFakeServer({
-    handle: ({ method, path, body }) => {
+    validate: ({ method, path, headers, body }): FakeReply | undefined => {
       if (method !== 'POST' || path !== '/v2/enqueue') return { status: 404, body: JSON.stringify({ status: 'not found', message: 'Not Found' }) }
-      const errors = Buffer.byteLength(body) > MAX_EVENT_BYTES ? [`Event is larger than ${MAX_EVENT_BYTES} bytes`] : validateBody(body)
+      const errors = !isJson(headers['content-type'])
+        ? [`Content-Type must be application/json, got ${JSON.stringify(headers['content-type'] ?? '')}`]
+        : Buffer.byteLength(body) > MAX_EVENT_BYTES ? [`Event is larger than ${MAX_EVENT_BYTES} bytes`] : validateBody(body)
       if (errors.length > 0) return { status: 400, body: JSON.stringify({ status: 'invalid event', message: 'Event object is invalid', errors }), detail: errors.join('; ') }
+      return undefined
+    },
+    handle: ({ body }) => {
       const event = JSON.parse(body) as { routing_key: string, dedup_key?: string }
       if (opts.eventsPerMinute !== undefined) {
         const t = now()
@@ -69,25 +78,24 @@ export function validatePagerDutyEvent (json: unknown): string[] {
   }
   if (json.event_action === 'trigger') errors.push(...triggerPayload(json.payload))
   if (json.links !== undefined) {
-    if (!Array.isArray(json.links) || !json.links.every((l) => isObject(l) && typeof l.href === 'string' && (l.text === undefined || typeof l.text === 'string'))) {
-      errors.push("'links' must be a list of {href, text}")
+    if (!Array.isArray(json.links) || !json.links.every((l) => isObject(l) && isWebUrl(l.href) && optionalString(l.text))) {
+      errors.push("'links' must be a list of {href (http or https URL), text}")
     }
   }
   if (json.images !== undefined) {
-    if (!Array.isArray(json.images) || !json.images.every((i) => isObject(i) && typeof i.src === 'string' && i.src.startsWith('https://'))) {
-      errors.push("'images' must be a list of {src (https), href, alt}")
+    if (!Array.isArray(json.images) || !json.images.every((i) => isObject(i) && isWebUrl(i.src, ['https:']) && (i.href === undefined || isWebUrl(i.href)) && optionalString(i.alt))) {
+      errors.push("'images' must be a list of {src (https URL), href (http or https URL), alt}")
     }
   }
-  for (const k of ['client', 'client_url'] as const) {
-    if (json[k] !== undefined && typeof json[k] !== 'string') errors.push(`'${k}' must be a string`)
-  }
+  if (!optionalString(json.client)) errors.push("'client' must be a string")
+  if (json.client_url !== undefined && !isWebUrl(json.client_url)) errors.push("'client_url' must be an http or https URL")
   return errors
 }
 
 function triggerPayload (payload: unknown): string[] {
   if (!isObject(payload)) return ["'payload' is required for trigger events"]
   const errors: string[] = []
-  if (typeof payload.summary !== 'string' || payload.summary.length === 0) errors.push("'payload.summary' is missing or blank")
+  if (typeof payload.summary !== 'string' || payload.summary.trim() === '') errors.push("'payload.summary' is missing or blank")
   else if (payload.summary.length > 1024) errors.push("'payload.summary' must be at most 1024 characters")
   if (typeof payload.source !== 'string' || payload.source.trim() === '') errors.push("'payload.source' is missing or blank")
   if (typeof payload.severity !== 'string' || !SEVERITIES.has(payload.severity)) {
@@ -101,6 +109,19 @@ function triggerPayload (payload: unknown): string[] {
   }
   if (payload.custom_details !== undefined && !isObject(payload.custom_details)) errors.push("'payload.custom_details' must be an object")
   return errors
+}
+
+function isJson (contentType: string | undefined): boolean {
+  return contentType?.split(';', 1)[0]?.trim().toLowerCase() === 'application/json'
+}
+
+function isWebUrl (v: unknown, schemes: readonly string[] = ['http:', 'https:']): boolean {
+  if (typeof v !== 'string' || !URL.canParse(v)) return false
+  return schemes.includes(new URL(v).protocol)
+}
+
+function optionalString (v: unknown): boolean {
+  return v === undefined || typeof v === 'string'
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { startFakeServer, type FakeServer } from './fake-http.js'
+import { startFakeServer, type FakeReply, type FakeServer } from './fake-http.js'
 
-// A fake Slack incoming webhook that refuses what Slack refuses (contracts.md): bad JSON,
-// nothing to show, any Block Kit limit exceeded. Lengths are counted in UTF-16 code units,
-// never fewer than Slack's characters, so what passes here fits in Slack too. Block types
-// other than the ones modelled below are refused, so a typo in a type is caught.
+// A fake Slack incoming webhook that refuses what Slack refuses (contracts.md): a body that is
+// not JSON (by Content-Type or content), nothing to show, any Block Kit limit exceeded,
+// malformed or too many attachments, links and images that are not web URLs (`javascript:`…).
+// It refuses them in every mode: Slack checks a message before it fails or throttles it.
+// Lengths are counted in UTF-16 code units, never fewer than Slack's characters, so what passes
+// here fits in Slack too. Block types other than the ones modelled below are refused, so a typo
+// in a type is caught. Slack also takes a form-encoded `payload=`; the service never sends one,
+// so the fake refuses it to catch a missing JSON Content-Type.
 
-export type SlackError = 'invalid_payload' | 'no_text' | 'invalid_blocks'
+export type SlackError = 'invalid_payload' | 'no_text' | 'invalid_blocks' | 'invalid_attachments' | 'too_many_attachments'
 export interface SlackVerdict { error: SlackError, detail: string }
 
 export interface FakeSlackOptions {
@@ -24,8 +28,11 @@ export async function startFakeSlack (opts: FakeSlackOptions = {}): Promise<Fake
   const now = opts.now ?? Date.now
   const lastSent = new Map<string, number>()
   const server = await startFakeServer({
-    handle: ({ method, path, body }) => {
+    validate: ({ method, path, headers, body }): FakeReply | undefined => {
       if (method !== 'POST' || !path.startsWith('/services/')) return { status: 404, body: 'no_service' }
+      if (headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase() !== 'application/json') {
+        return { status: 400, body: 'invalid_payload', detail: `Content-Type ${JSON.stringify(headers['content-type'] ?? '')} is not application/json` }
+      }
       let json: unknown
       try {
         json = JSON.parse(body)
@@ -33,7 +40,10 @@ export async function startFakeSlack (opts: FakeSlackOptions = {}): Promise<Fake
         return { status: 400, body: 'invalid_payload', detail: 'body is not JSON' }
       }
       const verdict = validateSlackMessage(json)
-      if (verdict !== null) return { status: 400, body: verdict.error, detail: verdict.detail }
+      return verdict === null ? undefined : { status: 400, body: verdict.error, detail: verdict.detail }
+    },
+    handle: ({ path, body }) => {
+      const json: unknown = JSON.parse(body)
       if (opts.rateLimit === true) {
         const last = lastSent.get(path)
         const t = now()
@@ -60,6 +70,7 @@ const SLACK_ERROR_BODY: Record<number, string> = {
 }
 
 const LIMIT = {
+  attachments: 100, attachmentText: 8000,
   blocks: 50, blockId: 255, headerText: 150, sectionText: 3000, fields: 10, fieldText: 2000,
   contextElements: 10, contextText: 3000, actionsElements: 25, buttonText: 75, url: 3000, actionId: 255, value: 2000
 }
@@ -73,16 +84,52 @@ export function validateSlackMessage (json: unknown): SlackVerdict | null {
   const hasText = typeof json.text === 'string' && json.text.trim() !== ''
   const blocks = json.blocks
   const hasBlocks = Array.isArray(blocks) && blocks.length > 0
-  const hasAttachments = Array.isArray(json.attachments) && json.attachments.length > 0
+  const attachments = json.attachments
+  if (attachments !== undefined) {
+    if (!Array.isArray(attachments)) return { error: 'invalid_attachments', detail: 'attachments is not an array' }
+    if (attachments.length > LIMIT.attachments) return { error: 'too_many_attachments', detail: `${attachments.length} attachments > ${LIMIT.attachments}` }
+  }
+  const hasAttachments = Array.isArray(attachments) && attachments.length > 0
   if (!hasText && !hasBlocks && !hasAttachments) return { error: 'no_text', detail: 'neither text nor blocks' }
-  if (blocks === undefined) return null
   try {
-    validateBlocks(blocks)
-    return null
+    if (blocks !== undefined) validateBlocks(blocks)
   } catch (err) {
     if (err instanceof Invalid) return { error: 'invalid_blocks', detail: err.message }
     throw err
   }
+  try {
+    if (Array.isArray(attachments)) attachments.forEach((a, i) => attachment(a, `attachments[${i}]`))
+  } catch (err) {
+    if (err instanceof Invalid) return { error: 'invalid_attachments', detail: err.message }
+    throw err
+  }
+  return null
+}
+
+// Legacy (secondary) attachments: text fields are strings, link and image fields web URLs,
+// nested blocks follow the Block Kit rules, and each shows something.
+const ATTACHMENT_TEXT = ['fallback', 'color', 'pretext', 'author_name', 'title', 'text', 'footer'] as const
+const ATTACHMENT_URLS = ['author_link', 'author_icon', 'title_link', 'image_url', 'thumb_url', 'footer_icon'] as const
+
+function attachment (a: unknown, at: string): void {
+  if (!isObject(a)) throw new Invalid(`${at} is not an object`)
+  for (const k of ATTACHMENT_TEXT) {
+    if (a[k] !== undefined) check(typeof a[k] === 'string' && a[k].length <= LIMIT.attachmentText, `${at}.${k}`)
+  }
+  for (const k of ATTACHMENT_URLS) if (a[k] !== undefined) webUrl(a[k], `${at}.${k}`)
+  if (a.fields !== undefined) {
+    check(Array.isArray(a.fields) && a.fields.every((f) => isObject(f) && typeof f.title === 'string' && typeof f.value === 'string'), `${at}.fields`)
+  }
+  if (a.blocks !== undefined) validateBlocks(a.blocks)
+  const shows = ['fallback', 'text', 'pretext', 'title'].some((k) => typeof a[k] === 'string' && (a[k] as string).trim() !== '') ||
+    (Array.isArray(a.blocks) && a.blocks.length > 0) || (Array.isArray(a.fields) && a.fields.length > 0) || a.image_url !== undefined
+  check(shows, `${at} shows nothing`)
+}
+
+// Slack opens these in a browser: only http and https (no javascript:, data:, …).
+function webUrl (url: unknown, at: string): void {
+  check(typeof url === 'string' && url.length >= 1 && url.length <= LIMIT.url, `${at} length`)
+  check(URL.canParse(url as string) && ['http:', 'https:'].includes(new URL(url as string).protocol), `${at} is not an http(s) URL`)
 }
 
 function validateBlocks (blocks: unknown): void {
@@ -143,10 +190,7 @@ function validateBlocks (blocks: unknown): void {
 function element (e: unknown, at: string): string | undefined {
   if (!isObject(e) || e.type !== 'button') throw new Invalid(`${at} is not a button`)
   textObject(e.text, `${at}.text`, LIMIT.buttonText, 'plain_text')
-  if (e.url !== undefined) {
-    check(typeof e.url === 'string' && e.url.length >= 1 && e.url.length <= LIMIT.url, `${at}.url length`)
-    check(URL.canParse(e.url as string), `${at}.url is not a URL`)
-  }
+  if (e.url !== undefined) webUrl(e.url, `${at}.url`)
   if (e.value !== undefined) check(typeof e.value === 'string' && e.value.length <= LIMIT.value, `${at}.value length`)
   if (e.style !== undefined) check(e.style === 'primary' || e.style === 'danger', `${at}.style`)
   if (e.action_id === undefined) return undefined
@@ -155,7 +199,7 @@ function element (e: unknown, at: string): string | undefined {
 }
 
 function image (e: Record<string, unknown>, at: string): void {
-  check(typeof e.image_url === 'string' && e.image_url.length <= LIMIT.url && URL.canParse(e.image_url), `${at}.image_url`)
+  webUrl(e.image_url, `${at}.image_url`)
   check(typeof e.alt_text === 'string' && e.alt_text.length >= 1 && e.alt_text.length <= 2000, `${at}.alt_text`)
 }
 

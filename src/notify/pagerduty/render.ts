@@ -1,7 +1,8 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
 import type { LabelSet } from '../../alertmanager/webhook.js'
-import { commonSource, formatRelative, formatUtc, viewGroup } from '../group-view.js'
+import { formatRelative, nonEmpty } from '../../text.js'
+import { commonSource, formatUtc, viewGroup } from '../group-view.js'
 import { distinct, oneLine, truncate } from '../text.js'
 
 // PagerDuty Events API v2 event for one group, without routing_key: the notifier adds the
@@ -31,8 +32,9 @@ export interface PagerDutyEvent {
 export const SEVERITY_BY_PRIORITY: Record<PriorityName, PagerDutySeverity> = { P0: 'critical', P1: 'error', P2: 'warning', P3: 'info' }
 
 // PagerDuty's limits. "512 KB" is read as 512,000 bytes, the stricter of its two meanings,
-// measured with a 32-char routing_key in place.
-const MAX_EVENT_BYTES = 512_000
+// measured with a 32-char routing_key in place. Exported: the test fake enforces this same number.
+export const PAGERDUTY_MAX_EVENT_BYTES = 512_000
+const MAX_EVENT_BYTES = PAGERDUTY_MAX_EVENT_BYTES
 const ROUTING_KEY_PLACEHOLDER = 'x'.repeat(32)
 const MAX_SUMMARY = 1024
 const MAX_FIELD = 1024          // source, component, group, class
@@ -53,12 +55,12 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
     timestamp: eventTimestamp(group, opts.now),
     custom_details: {}
   }
-  const component = group.commonLabels.component ?? group.commonLabels.service
-  const groupName = group.commonLabels.group ?? group.commonLabels.namespace ?? group.commonLabels.job
-  const klass = group.commonLabels.class ?? (names.length === 1 ? names[0] : undefined)
-  if (nonEmpty(component)) payload.component = field(component)
-  if (nonEmpty(groupName)) payload.group = field(groupName)
-  if (nonEmpty(klass)) payload.class = field(klass)
+  const component = nonEmpty(group.commonLabels.component ?? group.commonLabels.service)
+  const groupName = nonEmpty(group.commonLabels.group ?? group.commonLabels.namespace ?? group.commonLabels.job)
+  const klass = nonEmpty(group.commonLabels.class ?? (names.length === 1 ? names[0] : undefined))
+  if (component !== undefined) payload.component = field(component)
+  if (groupName !== undefined) payload.group = field(groupName)
+  if (klass !== undefined) payload.class = field(klass)
 
   const event: PagerDutyEvent = {
     event_action: resolved ? 'resolve' : 'trigger',
@@ -69,8 +71,8 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
       .map((l) => ({ href: l.url, text: truncate(oneLine(l.title), 256) })),
     client: 'alert-enricher'
   }
-  const clientUrl = opts.clientUrl ?? group.externalURL
-  if (nonEmpty(clientUrl) && clientUrl.length <= MAX_LINK_URL) event.client_url = clientUrl
+  const clientUrl = nonEmpty(opts.clientUrl ?? group.externalURL)
+  if (clientUrl !== undefined && clientUrl.length <= MAX_LINK_URL) event.client_url = clientUrl
 
   payload.custom_details = {
     priority: group.priority,
@@ -175,8 +177,4 @@ function eventTimestamp (group: EnrichedGroup, now: Date): string {
 function field (value: string): string {
   const v = truncate(oneLine(truncate(value, 4 * MAX_FIELD)), MAX_FIELD)
   return v === '' ? 'unknown' : v
-}
-
-function nonEmpty (s: string | undefined): s is string {
-  return s !== undefined && s.trim() !== ''
 }

@@ -1,6 +1,7 @@
 import type { PriorityName } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
-import { formatRelative, identifyingLabels, formatUtc, labelValues, viewGroup, type GroupView } from '../group-view.js'
+import { formatRelative } from '../../text.js'
+import { formatUtc, identifyingLabels, labelValues, viewGroup, type GroupView } from '../group-view.js'
 import { distinct, escapeTruncate, oneLine, truncate } from '../text.js'
 
 // Block Kit message for one group and one Slack destination. Every value that came from an
