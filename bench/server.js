@@ -37,7 +37,7 @@ if (mode === 'baseline') {
   // a store that cost nothing would get (a diagnostic, not a mode the service has).
   const intake = mode === 'no-outbox'
     ? async (payload) => ({ ...classifyWebhook(payload, catalog.current()), enqueued: 1, duplicates: 0, skipped: 0 })
-    : createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured: () => true }), onEnqueued: () => {} })
+    : createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured: () => true }), wakeDispatcher: () => {} })
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {

@@ -30,7 +30,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger
   /** Extra readiness condition (e.g. shutting down); the store's own state is always checked. */
   notReady?: () => string | null
-  onDeliveryRetry?: () => void
+  /** Wakes the dispatcher (a dead letter replayed). */
+  wakeDispatcher?: () => void
 }
 
 // Secret-bearing fields that must never reach a log line, at any level.
@@ -67,7 +68,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     // Encapsulated: the hook guards only the routes registered in here.
     if (adminAuth !== undefined) admin.addHook('onRequest', adminAuth)
-    await admin.register(deliveriesRoutes, { store: deps.store, ...(deps.onDeliveryRetry !== undefined ? { onRetry: deps.onDeliveryRetry } : {}) })
+    await admin.register(deliveriesRoutes, { store: deps.store, ...(deps.wakeDispatcher !== undefined ? { wakeDispatcher: deps.wakeDispatcher } : {}) })
   })
   await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
   await app.register(healthRoutes, {

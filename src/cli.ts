@@ -5,8 +5,8 @@ import { validateWebhook } from './alertmanager/validate.js'
 import { loadCatalog, withOverrides } from './config/catalog.js'
 import { checkProject } from './config/check.js'
 import { formatProblem } from './config/problems.js'
-import { explain } from './enrich/explain.js'
-import { formatExplanation } from './enrich/explain-text.js'
+import { explain } from './notify/explain.js'
+import { formatExplanation } from './notify/explain-text.js'
 import { serve } from './main.js'
 
 // In the spirit of amtool/promtool: `serve`, `check` a catalog, `explain` a payload.

@@ -79,7 +79,7 @@ export async function serve (env: Env): Promise<void> {
     store,
     metrics,
     runtime: () => ({ catalog: runtime.catalog, isConfigured: (name) => runtime.destinations.get(name)?.configured === true }),
-    onEnqueued: dispatcher.wake
+    wakeDispatcher: dispatcher.wake
   })
 
   if (settings.webhookBearerToken === undefined && settings.webhookBasicAuth === undefined) {
@@ -101,7 +101,7 @@ export async function serve (env: Env): Promise<void> {
     now,
     logger,
     notReady: () => closing ? 'shutting down' : null,
-    onDeliveryRetry: dispatcher.wake
+    wakeDispatcher: dispatcher.wake
   })
 
   let address: string

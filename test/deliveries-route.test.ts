@@ -13,7 +13,7 @@ async function setup (t: { teardown: (fn: () => unknown) => void }) {
   const store = createSqliteStore({ dataDir: ':memory:', idempotencyWindowMs: 600_000 }, { now: () => 1_000 })
   let retries = 0
   const app = Fastify()
-  await app.register(deliveriesRoutes, { store, onRetry: () => { retries++ } })
+  await app.register(deliveriesRoutes, { store, wakeDispatcher: () => { retries++ } })
   t.teardown(async () => {
     await app.close()
     await store.close()

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { silenceUrl } from '../src/enrich/links.js'
-import { formatExplanation } from '../src/enrich/explain-text.js'
+import { formatExplanation } from '../src/notify/explain-text.js'
 import type { PreviewResult } from '../src/enrich/types.js'
 import { groupSilenceUrl } from '../src/notify/group-view.js'
 import { renderSlackMessage } from '../src/notify/slack/render.js'

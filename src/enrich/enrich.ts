@@ -36,7 +36,7 @@ export function groupPriority (alerts: ReadonlyArray<{ status: string, priority:
 
 // The routing half of enrichment: which entry matches, the priority it gives and where it
 // goes. /webhook needs only this before answering; the rest is derived when the delivery is
-// rendered (notify/queued.ts).
+// sent (outbox/queued-webhook.ts).
 export interface AlertClass {
   entry: CatalogEntry | undefined
   priority: PriorityName

@@ -56,9 +56,9 @@ export type EnrichedGroup = Static<typeof EnrichedGroup>
 export const DestinationType = Type.Union([Type.Literal('slack'), Type.Literal('pagerduty')])
 export type DestinationType = Static<typeof DestinationType>
 
-// One message for one destination. In the outbox `body` is the routed sub-group
-// (EnrichedGroup), rendered when sent; in the preview it is the rendered wire body. Bodies
-// never hold secrets: the PagerDuty routing_key and the Slack webhook URL are added at send time.
+// One message for one destination, as the preview and `explain` show it: `body` is the
+// routed sub-group (EnrichedGroup) before rendering, the wire body after. Bodies never hold
+// secrets: the PagerDuty routing_key and the Slack webhook URL are added at send time.
 export const Notification = Type.Object({
   destination: Type.String(),
   type: DestinationType,

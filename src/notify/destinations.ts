@@ -5,7 +5,8 @@ import type { DestinationLabel } from '../metrics.js'
 import { createPagerDutyNotifier } from './pagerduty/notifier.js'
 import { renderBody } from './plan.js'
 import type { SendResult } from './result.js'
-import { createSlackNotifier, type Notifier } from './slack/notifier.js'
+import { createSlackNotifier } from './slack/notifier.js'
+import type { Notifier } from './types.js'
 
 // The catalog's destinations bound to their secrets and notifiers. Built at start and on
 // every catalog reload (which is also how a rotated secret file is picked up). Secrets stay

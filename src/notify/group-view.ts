@@ -5,7 +5,7 @@ import { nonEmpty } from '../text.js'
 import { distinct } from './text.js'
 
 // Facts about a group that every renderer presents the same way: which alert leads, the
-// deadline, the links. Computed once per render (renders run on the webhook's hot path).
+// deadline, the links. Computed once per render (at send time, by the dispatcher).
 
 export interface GroupLink { kind: 'runbook' | 'dashboard' | 'silence' | 'source', title: string, url: string }
 

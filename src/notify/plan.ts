@@ -7,12 +7,12 @@ import { renderSlackMessage, type SlackMessage } from './slack/render.js'
 
 // Step 3 of the flow, in two halves. Routing (routeAlerts) decides which alerts go to which
 // destination and each delivery's idempotency key; the webhook path runs it on classified
-// alerts and queues the webhook as received (notify/queued.ts). renderBody turns an enriched
+// alerts and queues the webhook as received (outbox/queued-webhook.ts). renderBody turns an enriched
 // sub-group into the wire body; the dispatcher runs it at send time (so "respond within N min"
 // is relative to the send) and the preview runs both halves via planNotifications.
 
 // What routing needs of an alert: enriched alerts (preview) and the webhook path's classified
-// alerts (notify/queued.ts) both have it, so both route through routeAlerts.
+// alerts (outbox/queued-webhook.ts) both have it, so both route through routeAlerts.
 export type RoutableAlert = Pick<EnrichedAlert, 'fingerprint' | 'status' | 'startsAt' | 'priority' | 'destinations'>
 
 // A destination already told that the group fires (the store remembers it until the group

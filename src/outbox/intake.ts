@@ -16,7 +16,8 @@ export interface IntakeDeps {
   metrics: Metrics
   // The catalog and which of its destinations have their secret, read once per webhook.
   runtime: () => { catalog: Catalog, isConfigured: (destination: string) => boolean }
-  onEnqueued: () => void
+  // Wakes the dispatcher: the deliveries are claimable now.
+  wakeDispatcher: () => void
 }
 
 export function createIntake (deps: IntakeDeps): Intake {
@@ -34,7 +35,7 @@ export function createIntake (deps: IntakeDeps): Intake {
     countSkipped(deps.metrics, skipped, 'not_configured')
     countSkipped(deps.metrics, result.superseded, 'superseded')
     const enqueued = result.inserted.length - skipped.length
-    if (enqueued > 0) deps.onEnqueued()
+    if (enqueued > 0) deps.wakeDispatcher()
     return { ...classified, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
   }
 }

@@ -30,7 +30,7 @@ export const RetriedDelivery = Type.Object({ delivery: Delivery })
 export interface DeliveriesRouteOptions {
   store: Store
   // Called after a dead letter went back to pending (wake the dispatcher).
-  onRetry?: () => void
+  wakeDispatcher?: () => void
 }
 
 export async function deliveriesRoutes (app: FastifyInstance, opts: DeliveriesRouteOptions): Promise<void> {
@@ -61,7 +61,7 @@ export async function deliveriesRoutes (app: FastifyInstance, opts: DeliveriesRo
     if (result.outcome === 'not_dead') {
       return sendError(reply, 409, 'not_dead', `delivery ${id} is ${result.state}; only dead deliveries can be retried`)
     }
-    opts.onRetry?.()
+    opts.wakeDispatcher?.()
     return { delivery: result.delivery }
   })
 }

@@ -4,10 +4,10 @@ import type { FastifyInstance } from 'fastify'
 import { WebhookPayload } from '../alertmanager/webhook.js'
 import type { CatalogHolder } from '../config/catalog-holder.js'
 import { redactCatalog } from '../config/redact.js'
-import { explain } from '../enrich/explain.js'
+import { explain } from '../notify/explain.js'
 import { PreviewResult } from '../enrich/types.js'
 import { errorResponses, JSON_BODY_ERRORS } from './errors.js'
-import { parseWebhookBody, requireJson, validatedInHandler } from './ingest.js'
+import { parseWebhookBody, requireJson, validatedInHandler } from './request-body.js'
 
 // Read-only views: what the service would do with a payload, and the catalog it runs.
 

@@ -7,7 +7,7 @@ import type { Metrics, WebhookOutcome } from '../metrics.js'
 import type { Intake, IntakeResult } from '../outbox/intake.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
 import { errorResponses, JSON_BODY_ERRORS, sendError } from './errors.js'
-import { parseWebhookBody, requireJson, validatedInHandler } from './ingest.js'
+import { parseWebhookBody, requireJson, validatedInHandler } from './request-body.js'
 
 // POST /webhook — steps 1–4 of the data flow: authenticate, validate, classify and route, and
 // make durable. 2xx only after `intake` has committed; 503 when it cannot (Alertmanager retries

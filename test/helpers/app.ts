@@ -43,7 +43,7 @@ export async function buildTestApp (opts: {
   wrapStore?: (store: Store) => Store
   idempotencyWindowMs?: number
   storeDeps?: Partial<SqliteStoreDeps>
-  onEnqueued?: () => void
+  wakeDispatcher?: () => void
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -60,7 +60,7 @@ export async function buildTestApp (opts: {
   })
   const store = opts.wrapStore?.(real) ?? real
   const isConfigured = opts.configured ?? (() => true)
-  const intake = createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured }), onEnqueued: opts.onEnqueued ?? (() => {}) })
+  const intake = createIntake({ store, metrics, runtime: () => ({ catalog: catalog.current(), isConfigured }), wakeDispatcher: opts.wakeDispatcher ?? (() => {}) })
   const app = await buildApp({
     auth: opts.auth ?? {},
     ...(opts.adminToken !== undefined ? { adminToken: opts.adminToken } : {}),

@@ -1,5 +1,5 @@
 import { classifyHttpResult, postJson } from '../http.js'
-import type { NotifierDeps, Notifier } from '../slack/notifier.js'
+import type { Notifier, NotifierDeps } from '../types.js'
 import type { PagerDutyEvent } from './render.js'
 
 // PagerDuty Events API v2. The routing key is added here, at send time, and nowhere else; it

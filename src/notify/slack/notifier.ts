@@ -1,13 +1,10 @@
 import { classifyHttpResult, postJson, scrub } from '../http.js'
-import type { SendResult } from '../result.js'
+import type { Notifier, NotifierDeps } from '../types.js'
 
 // Slack incoming webhook. The URL is the secret: it is only ever passed to fetch, and scrubbed
 // (whole, and its path parts) from anything the service echoes back.
 
 export interface SlackNotifierConfig { webhookUrl: string }
-export interface NotifierDeps { fetch: typeof fetch, timeoutMs: number, now?: () => Date }
-// Bodies come back from the outbox as stored JSON, hence `unknown`.
-export interface Notifier { send: (body: unknown) => Promise<SendResult> }
 
 export function createSlackNotifier (cfg: SlackNotifierConfig, deps: NotifierDeps): Notifier {
   const secrets = webhookSecrets(cfg.webhookUrl)

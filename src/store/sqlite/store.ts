@@ -7,7 +7,7 @@ import type { FailureReason } from '../../notify/result.js'
 import {
   priorityFromRank,
   type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
-  type NotifiedDestination, type Store, type StoreFailure, type StoreOperation
+  type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { createGroupCommitter } from './group-commit.js'
@@ -251,14 +251,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     },
     async stats (now) {
       return await read(() => {
-        const pending = { P0: 0, P1: 0, P2: 0, P3: 0 }
-        const oldestPendingAgeMs = { P0: 0, P1: 0, P2: 0, P3: 0 }
-        PRIORITIES.forEach((p, rank) => {
-          const { n, oldest } = q.countUnsettled.get(rank) as { n: number, oldest: number | null }
-          pending[p] = n
-          if (oldest !== null) oldestPendingAgeMs[p] = Math.max(0, now - oldest)
-        })
-        return { pending, oldestPendingAgeMs, dead: q.countDead.get() as number }
+        const byPriority = PRIORITIES.map((p, rank) => [p, q.countUnsettled.get(rank) as { n: number, oldest: number | null }] as const)
+        return {
+          pending: Object.fromEntries(byPriority.map(([p, { n }]) => [p, n])) as OutboxStats['pending'],
+          oldestPendingAgeMs: Object.fromEntries(byPriority.map(([p, { oldest }]) => [p, oldest === null ? 0 : Math.max(0, now - oldest)])) as OutboxStats['oldestPendingAgeMs'],
+          dead: q.countDead.get() as number
+        }
       })
     },
     async housekeeping (now, sentBefore) {

@@ -1,5 +1,5 @@
 import { formatRelative } from '../text.js'
-import type { PreviewResult } from './types.js'
+import type { PreviewResult } from '../enrich/types.js'
 
 // Human-readable `alert-enricher explain` output; --json prints PreviewResult as is.
 export function formatExplanation (result: PreviewResult, now: Date): string {
