@@ -17,7 +17,7 @@ const RUNBOOK = join(REPO_ROOT, 'runbooks/alert_enricher_operations.md')
 const RUNBOOK_URL_PREFIX = 'http://localhost:9095/runbooks/alert_enricher_operations.md#'
 const REQUIRED_ALERTS = [
   'AlertEnricherDown', 'AlertEnricherDeadLetters', 'AlertEnricherP0BacklogOverSLA',
-  'AlertEnricherNotificationsFailing', 'AlertEnricherCatalogReloadFailed'
+  'AlertEnricherNotificationsFailing', 'AlertEnricherStoreFailing', 'AlertEnricherCatalogReloadFailed'
 ]
 
 interface AlertRule { alert: string, expr: string, for?: string, labels?: Record<string, string>, annotations?: Record<string, string> }
