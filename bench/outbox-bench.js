@@ -65,19 +65,19 @@ async function withStore (fn) {
   }
 }
 
-// Enqueue like webhooks do: many concurrent calls of a few deliveries each.
-async function fill (store, count, perCall, make) {
+// Enqueue like webhooks do: one group per webhook, many concurrent webhooks (group commit).
+async function fill (store, count, make) {
   const calls = []
-  for (let i = 0; i < count; i += perCall) {
-    calls.push(enqueue(store, Array.from({ length: Math.min(perCall, count - i) }, (_, j) => make(i + j))))
-    if (calls.length >= 50) await Promise.all(calls.splice(0))
+  for (let i = 0; i < count; i++) {
+    calls.push(enqueue(store, [make(i)]))
+    if (calls.length >= 500) await Promise.all(calls.splice(0))
   }
   await Promise.all(calls)
 }
 
 export async function benchDrain ({ count = 20_000 } = {}) {
   return await withStore(async (store) => {
-    await fill(store, count, 10, (n) => item(n, { destination: 'fast' }))
+    await fill(store, count, (n) => item(n, { destination: 'fast' }))
     let sent = 0
     let resolveDone
     const done = new Promise((resolve) => { resolveDone = resolve })
@@ -105,7 +105,7 @@ export async function benchDrain ({ count = 20_000 } = {}) {
 
 export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
   return await withStore(async (store) => {
-    await fill(store, noise, 10, (n) => item(n))
+    await fill(store, noise, (n) => item(n))
     const waiting = new Map()
     const dispatcher = createDispatcher({}, {
       store,
@@ -143,7 +143,7 @@ export async function benchP0Latency ({ noise = 5_000, pages = 100 } = {}) {
 async function rssChild (count) {
   return await withStore(async (store) => {
     const t0 = performance.now()
-    await fill(store, count, 10, (n) => item(n))
+    await fill(store, count, (n) => item(n))
     const enqueueSeconds = (performance.now() - t0) / 1000
     const dispatcher = createDispatcher({ housekeepingIntervalMs: 500 }, {
       store,
