@@ -75,6 +75,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     ...(adminAuth !== undefined ? { reloadAuth: adminAuth } : {}),
     catalog: deps.catalog,
     metrics: deps.metrics,
+    fatal: () => deps.store.fatal(),
     notReady: () => deps.notReady?.() ?? deps.store.unavailable()
   })
   return app

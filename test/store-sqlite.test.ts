@@ -44,7 +44,7 @@ t.test('conformance: SQLite on a data directory', async (t) => { storeConformanc
 
 // SQLite only from here: group commit, durability, the data-directory lock, migrations.
 
-interface Opened { store: Store, dir: string, clock: { now: number }, commits: Array<{ operations: number, synchronous: number }>, events: string[] }
+interface Opened { store: Store, dir: string, clock: { now: number }, commits: Array<{ operations: number, durable: boolean }>, events: string[] }
 
 function openSqlite (t: Test, cfg: Partial<SqliteStoreConfig> = {}, deps: Partial<SqliteStoreDeps> = {}): Opened {
   const { dir, track } = scratch(t)
@@ -53,7 +53,7 @@ function openSqlite (t: Test, cfg: Partial<SqliteStoreConfig> = {}, deps: Partia
   const events: string[] = []
   const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW, ...cfg }, {
     now: () => clock.now,
-    onCommit: (info) => { commits.push(info); events.push(`commit synchronous=${info.synchronous}`) },
+    onCommit: (info) => { commits.push(info); events.push(`commit durable=${String(info.durable)}`) },
     ...deps
   }))
   return { store, dir, clock, commits, events }
@@ -72,7 +72,7 @@ t.test('group commit: concurrent enqueues share one commit and all resolve after
     return r
   }))
   t.same(commits.map((c) => c.operations), [50], 'one commit holding all 50 calls')
-  t.same(events, ['commit synchronous=2', ...Array<string>(50).fill('resolved')], 'every caller answered after the commit')
+  t.same(events, ['commit durable=true', ...Array<string>(50).fill('resolved')], 'every caller answered after the commit')
   t.ok(results.every((r) => r.inserted.length === 2 && r.duplicates.length === 0))
   t.equal((await store.list({ state: 'pending', limit: 1000 })).length, 100)
 })
@@ -104,23 +104,104 @@ t.test('close commits what is queued, then refuses work', async (t) => {
   t.same((await reopened.list({ limit: 10 })).map((d) => d.idempotencyKey), ['queued'], 'it was committed')
 })
 
-t.test('durability: by default every commit is synchronous=FULL, and enqueue resolves after it', async (t) => {
-  const { store, clock, commits, events } = openSqlite(t)
-  const r = await enqueueOne(store, 'a')
-  events.push('enqueue resolved')
-  t.same(events, ['commit synchronous=2', 'enqueue resolved'])
-  const [d] = await claimAll(store, clock.now)
-  await store.markDead(d!, 'client_error', 'HTTP 400')
-  await store.retryDead(r.inserted[0]!.id, clock.now)
-  await store.housekeeping(clock.now, 0)
-  t.equal(commits.length, 5)
-  t.ok(commits.every((c) => c.synchronous === 2), 'FULL (2) for enqueue, claim, mark, replay and housekeeping')
+// A WAL sync the test releases by hand.
+function manualSync (): { syncWal: () => Promise<void>, calls: number, release: (err?: Error) => void } {
+  const waiting: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
+  const m = {
+    calls: 0,
+    syncWal: async () => {
+      m.calls++
+      await new Promise<void>((resolve, reject) => { waiting.push({ resolve, reject }) })
+    },
+    release: (err?: Error) => {
+      for (const w of waiting.splice(0)) {
+        if (err === undefined) w.resolve()
+        else w.reject(err)
+      }
+    }
+  }
+  return m
+}
+const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+t.test('durability: an enqueue is claimable once committed but resolves only after the WAL sync', async (t) => {
+  const sync = manualSync()
+  const { store, clock, events } = openSqlite(t, {}, { syncWal: sync.syncWal })
+  let resolved = false
+  const enqueued = store.enqueue({ groupKey: 'g', receivedAt: 1, resolved: false, plan: () => [item('a')], onCommitted: () => { events.push('committed') } })
+    .then((r) => { resolved = true; return r })
+  await turn()
+  await turn()
+  t.same(events, ['commit durable=true', 'committed'])
+  t.equal(sync.calls, 1, 'the WAL sync started')
+  t.equal(resolved, false, 'not resolved before the sync completes')
+  t.equal((await claimAll(store, clock.now)).length, 1, 'already claimable: the page can go out while its row is synced')
+  t.equal(resolved, false, 'a claim (bookkeeping) does not wait for the sync')
+  sync.release()
+  t.equal((await enqueued).inserted.length, 1)
+  t.equal(resolved, true)
 })
 
-t.test('durability: synchronous NORMAL on request', async (t) => {
-  const { store, commits } = openSqlite(t, { synchronous: 'NORMAL' })
-  await enqueueOne(store, 'a')
-  t.same(commits, [{ operations: 1, synchronous: 1 }])
+t.test('durability: replays wait for the sync too; bookkeeping never does', async (t) => {
+  const sync = manualSync()
+  const { store, clock } = openSqlite(t, {}, { syncWal: sync.syncWal })
+  const first = enqueueOne(store, 'a')
+  await turn()
+  sync.release()
+  const r = await first
+  const [d] = await claimAll(store, clock.now)
+  await store.markDead(d!, 'client_error', 'HTTP 400')
+  await store.housekeeping(clock.now, 0)
+  t.equal(sync.calls, 1, 'claim, mark and housekeeping did not sync')
+  const replay = store.retryDead(r.inserted[0]!.id, clock.now)
+  await turn()
+  await turn()
+  t.equal(sync.calls, 2, 'the replay waits for a sync')
+  sync.release()
+  t.match(await replay, { outcome: 'retried' })
+})
+
+t.test('durability: batches committed during a sync share the next one', async (t) => {
+  const sync = manualSync()
+  const { store } = openSqlite(t, {}, { syncWal: sync.syncWal })
+  const a = enqueueOne(store, 'a')
+  await turn()
+  const b = enqueueOne(store, 'b')
+  await turn()
+  const c = enqueueOne(store, 'c')
+  await turn()
+  t.equal(sync.calls, 1, 'b and c committed while the first sync runs')
+  sync.release()
+  await a
+  await turn()
+  t.equal(sync.calls, 2, 'one sync for both')
+  sync.release()
+  await Promise.all([b, c])
+})
+
+t.test('durability: a failed sync rejects its callers and every later write; fatal says why', async (t) => {
+  const sync = manualSync()
+  const failures: string[] = []
+  const { store } = openSqlite(t, {}, { syncWal: sync.syncWal, onFailure: (f) => { failures.push(f.operation) } })
+  const a = enqueueOne(store, 'a')
+  await turn()
+  sync.release(new Error('EIO'))
+  await t.rejects(a, /could not be synced to disk \(EIO\); restart required/)
+  await t.rejects(enqueueOne(store, 'b'), /restart required/)
+  await t.rejects(claimAll(store, 1), /restart required/)
+  t.match(store.fatal(), /restart required/)
+  t.match(store.unavailable(), /restart required/)
+  t.same(failures, ['enqueue', 'enqueue', 'claim'])
+})
+
+t.test('durability: synchronous NORMAL on request never syncs; the default syncs the WAL file for real', async (t) => {
+  const sync = manualSync()
+  const normal = openSqlite(t, { synchronous: 'NORMAL' }, { syncWal: sync.syncWal })
+  await enqueueOne(normal.store, 'a')
+  t.equal(sync.calls, 0)
+  const real = openSqlite(t)
+  t.equal((await enqueueOne(real.store, 'a')).inserted.length, 1, 'fdatasync of the real WAL file succeeds')
+  t.equal(real.store.fatal(), null)
 })
 
 t.test('OUTBOX_SYNCHRONOUS: FULL by default, NORMAL on request, nothing else', async (t) => {

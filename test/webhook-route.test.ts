@@ -132,3 +132,21 @@ t.test('webhook outcome metrics count exactly', async (t) => {
   const enriched = (await h.metrics.alertsEnriched.get()).values.filter((v) => v.value > 0)
   t.same(enriched.map((v) => [v.labels.priority, v.labels.status, v.labels.matched, v.value]), [['P2', 'firing', 'true', 3]])
 })
+
+t.test('the 2xx is sent only after the WAL sync completed; the dispatcher is woken before it', async (t) => {
+  const events: string[] = []
+  let release = (): void => {}
+  const h = await buildTestApp({
+    storeDeps: { syncWal: async () => { events.push('sync started'); await new Promise<void>((resolve) => { release = resolve }); events.push('sync done') } },
+    wakeDispatcher: () => { events.push('dispatcher woken') }
+  })
+  t.teardown(h.close)
+  const answer = h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: fixture('firing-single-warning.json') })
+    .then((res) => { events.push(`answered ${res.statusCode}`); return res })
+  for (let i = 0; i < 50 && !events.includes('sync started'); i++) await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(events, ['dispatcher woken', 'sync started'], 'no answer while the sync runs')
+  release()
+  t.equal((await answer).statusCode, 200)
+  t.same(events, ['dispatcher woken', 'sync started', 'sync done', 'answered 200'])
+})

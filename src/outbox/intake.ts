@@ -29,13 +29,14 @@ export function createIntake (deps: IntakeDeps): Intake {
       receivedAt,
       resolved: payload.status === 'resolved',
       plan: (notified) => queueWebhook(payload, receivedJson, classified, catalog, notified)
-        .map((n) => isConfigured(n.destination) ? n : { ...n, skip: true })
+        .map((n) => isConfigured(n.destination) ? n : { ...n, skip: true }),
+      // A page is claimed and sent while its rows are synced; the 2xx still waits for the sync.
+      onCommitted: deps.wakeDispatcher
     })
     const skipped = result.inserted.filter((d) => d.state === 'skipped')
     countSkipped(deps.metrics, skipped, 'not_configured')
     countSkipped(deps.metrics, result.superseded, 'superseded')
     const enqueued = result.inserted.length - skipped.length
-    if (enqueued > 0) deps.wakeDispatcher()
     return { ...classified, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
   }
 }

@@ -13,6 +13,8 @@ export interface HealthRouteOptions {
   reloadAuth?: onRequestHookHandler
   catalog: CatalogHolder
   metrics: Metrics
+  /** A failure only a restart clears; null when alive. */
+  fatal: () => string | null
   /** Why the service cannot take webhooks now (shutting down, store failing); null when it can. */
   notReady: () => string | null
 }
@@ -36,10 +38,14 @@ export function textResponse (description: string, mediaType = 'text/plain') {
 export async function healthRoutes (fastify: FastifyInstance, opts: HealthRouteOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.get('/-/healthy', {
-    // Alive while the process answers: a store failure is a readiness matter (it clears by
-    // itself when the store recovers); restarting would not help it.
-    schema: { summary: 'Liveness: the process answers', response: { 200: textResponse('OK'), ...errorResponses() } }
-  }, async (_request, reply) => reply.type('text/plain').send('OK'))
+    // A store failure that clears by itself is a readiness matter; only one a restart clears
+    // (the log could not be synced) fails liveness.
+    schema: { summary: 'Liveness: 503 only for a failure a restart clears', response: { 200: textResponse('OK'), 503: ErrorBody, ...errorResponses() } }
+  }, async (_request, reply) => {
+    const fatal = opts.fatal()
+    if (fatal !== null) return sendError(reply, 503, 'unhealthy', fatal)
+    return reply.type('text/plain').send('OK')
+  })
 
   app.get('/-/ready', {
     schema: { summary: 'Readiness: 503 while webhooks cannot be made durable', response: { 200: textResponse('OK'), 503: ErrorBody, ...errorResponses() } }

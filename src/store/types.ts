@@ -61,6 +61,8 @@ export interface EnqueueRequest {
   // Pure: what to enqueue, given the destinations already notified of this group. Runs inside
   // the transaction, so two webhooks of one group never plan from the same stale set.
   plan: (notified: readonly NotifiedDestination[]) => EnqueueItem[]
+  // The deliveries are claimable: called once committed, before the wait for durability.
+  onCommitted?: () => void
 }
 
 export const DeliveryRef = Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType, priority: PriorityName })
@@ -135,6 +137,9 @@ export interface Store {
   // Why the store cannot take writes now (the last failure, until a later write succeeds),
   // or null: /-/ready reports it.
   unavailable: () => string | null
+  // A failure only a restart clears (the log could not be synced: what is on disk is unknown
+  // until the engine recovers from its files), or null: /-/healthy reports it.
+  fatal: () => string | null
   close: () => Promise<void>
 }
 

@@ -12,6 +12,7 @@ import {
 import { lockDataDir } from './data-dir-lock.js'
 import { createGroupCommitter } from './group-commit.js'
 import { migrate } from './schema.js'
+import { createWalSync } from './wal-sync.js'
 
 // The embedded engine: one SQLite file in DATA_DIR, owned by one process (an exclusive lock
 // on the file; see data-dir-lock.ts). One prepared statement per operation; every write goes
@@ -24,17 +25,19 @@ export interface SqliteStoreConfig {
   // A notification's idempotency key is taken for this long: retries and HA peers within it
   // collapse; a repeat_interval reminder after it goes out.
   idempotencyWindowMs: number
-  // FULL (default): a commit is fsynced before it resolves (survives power loss). NORMAL: it
-  // survives a process crash, not an OS crash.
+  // FULL (default): an enqueue resolves once its rows are fsynced (survives power loss).
+  // NORMAL: once committed (survives a process crash, not an OS crash).
   synchronous?: 'FULL' | 'NORMAL'
 }
 
 export interface SqliteStoreDeps {
   now: () => number
   onFailure?: (failure: StoreFailure) => void
-  // Observes each commit and the connection's synchronous level at that moment (a seam for
-  // the durability test).
-  onCommit?: (info: { operations: number, synchronous: number }) => void
+  // Observes each commit (tests count transactions with it).
+  onCommit?: (info: { operations: number, durable: boolean }) => void
+  // Makes the WAL durable (default: fdatasync of the WAL file, see wal-sync.ts); a seam for
+  // the durability test.
+  syncWal?: () => Promise<void>
 }
 
 export const DB_FILE_NAME = 'outbox.sqlite'
@@ -60,7 +63,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   try {
     if (file !== ':memory:') unlock = lockDataDir(db, cfg.dataDir)
     db.pragma('journal_mode = WAL')
-    db.pragma(`synchronous = ${cfg.synchronous ?? 'FULL'}`)
+    // Commits write the WAL without syncing it; durable writes wait for syncWal instead.
+    db.pragma('synchronous = NORMAL')
     migrate(db)
   } catch (err) {
     db.close()
@@ -125,9 +129,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
 
   let failure: string | null = null
   let closed = false
-  const committer = createGroupCommitter(db, deps.onCommit === undefined
-    ? undefined
-    : (operations) => deps.onCommit?.({ operations, synchronous: db.pragma('synchronous', { simple: true }) as number }))
+  const wal = cfg.synchronous === 'NORMAL' || file === ':memory:' ? null : createWalSync(`${file}-wal`)
+  const syncWal = deps.syncWal ?? wal?.sync
+  const committer = createGroupCommitter(db, {
+    ...(syncWal !== undefined && cfg.synchronous !== 'NORMAL' ? { syncWal } : {}),
+    ...(deps.onCommit !== undefined ? { onCommit: deps.onCommit } : {})
+  })
 
   function fail (operation: StoreOperation, err: unknown): Error {
     const error = err instanceof Error ? err : new Error(String(err))
@@ -136,9 +143,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     return error
   }
 
-  async function write<T> (operation: StoreOperation, run: () => T): Promise<T> {
+  // Enqueues and replays are what a caller was promised; everything else is bookkeeping.
+  const DURABLE: readonly StoreOperation[] = ['enqueue', 'replay']
+
+  async function write<T> (operation: StoreOperation, run: () => T, onCommitted?: () => void): Promise<T> {
     try {
-      const value = await committer.submit(run)
+      const value = await committer.submit(run, { durable: DURABLE.includes(operation), ...(onCommitted !== undefined ? { onCommitted } : {}) })
       failure = null
       return value
     } catch (err) {
@@ -199,7 +209,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
 
   return {
     async enqueue (req) {
-      return await write('enqueue', () => enqueue(req, deps.now()))
+      return await write('enqueue', () => enqueue(req, deps.now()), req.onCommitted)
     },
     async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
       if (limit <= 0) return []
@@ -266,11 +276,13 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
         return { deliveries: q.pruneDeliveries.run(sentBefore).changes, keys: q.pruneKeys.run(now).changes }
       })
     },
-    unavailable: () => closed ? 'store is closed' : failure,
+    unavailable: () => closed ? 'store is closed' : committer.fatal() ?? failure,
+    fatal: () => committer.fatal(),
     async close () {
       if (closed) return
       closed = true
-      committer.close()
+      await committer.close()
+      await wal?.close()
       db.close()
       unlock()
     }
