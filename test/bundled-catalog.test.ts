@@ -58,3 +58,33 @@ t.test("Pynomaly's own alerts, with the labels their rules set, still match thei
   t.match(enrichOne({ alertname: 'HighErrorRate', severity: 'critical', service: 'checkout-api', namespace: 'production' }),
     { matched: false }, "another service's HighErrorRate is not the API's")
 })
+
+t.test("severity none (kube-prometheus' Watchdog, InfoInhibitor) is ignored: no destination, priority P3", async (t) => {
+  for (const alertname of ['Watchdog', 'InfoInhibitor']) {
+    const labels = { alertname, severity: 'none', prometheus: 'monitoring/k8s' }
+    t.same(classifyAlert(labels, catalog), { entry: undefined, priority: 'P3', destinations: [], ignored: true, unmappedSeverity: undefined }, alertname)
+    t.match(enrichOne(labels), { ignored: true, destinations: [], priority: 'P3' })
+  }
+  t.match(classifyAlert({ alertname: 'Watchdog', severity: 'None' }, catalog), { ignored: true }, 'case-insensitive, as every severity')
+  // An entry's own priority wins over the severity mapping; an entry without one follows it.
+  t.match(classifyAlert({ alertname: 'HighErrorRate', service: 'pynomaly-api', severity: 'none' }, catalog), { ignored: false, priority: 'P0' })
+  t.match(classifyAlert({ alertname: 'AlertEnricherDown', severity: 'none' }, catalog), { ignored: true, destinations: [] })
+  t.match(enrichOne({ alertname: 'HighErrorRate', severity: 'critical' }), { ignored: false })
+})
+
+t.test("an unknown or missing severity (sloth's pageteam) gets the default priority and says why", async (t) => {
+  const sloth = { alertname: 'CheckoutAvailabilityHighErrorRate', severity: 'pageteam', sloth_id: 'checkout-availability', sloth_service: 'checkout', sloth_slo: 'availability', sloth_severity: 'page' }
+  t.match(classifyAlert(sloth, catalog), { priority: 'P2', destinations: ['slack-alerts'], ignored: false, unmappedSeverity: 'unknown' })
+  t.match(classifyAlert({ alertname: 'NoSeverity' }, catalog), { priority: 'P2', unmappedSeverity: 'missing' })
+  t.match(classifyAlert({ alertname: 'BlankSeverity', severity: ' ' }, catalog), { priority: 'P2', unmappedSeverity: 'missing' })
+  t.match(classifyAlert({ alertname: 'Known', severity: 'warning' }, catalog), { priority: 'P2', unmappedSeverity: undefined })
+  t.match(classifyAlert({ alertname: 'RedisDown', part_of: 'pynomaly' }, catalog), { priority: 'P0', unmappedSeverity: undefined }, 'an entry with a priority needs no severity')
+})
+
+t.test('the runbook link: entry runbook, else runbook_url, else a runbook annotation, else the default', async (t) => {
+  const own = { alertname: 'SlothAlert', severity: 'warning' }
+  t.match(enrichOne(own, { runbook: 'https://wiki.example/sloth' }), { runbookUrl: 'https://wiki.example/sloth' })
+  t.match(enrichOne(own, { runbook: 'https://wiki.example/sloth', runbook_url: 'https://wiki.example/url' }), { runbookUrl: 'https://wiki.example/url' }, 'runbook_url first')
+  t.match(enrichOne(own, { runbook: ' ' }), { runbookUrl: /operational_monitoring_guide\.md#alert-hierarchy-and-response$/ }, 'a blank one is missing')
+  t.match(enrichOne({ alertname: 'RedisDown', severity: 'critical', part_of: 'pynomaly' }, { runbook: 'https://wiki.example/redis' }), { runbookUrl: /alert_rules\.md#redisdown$/ }, "the entry's runbook first")
+})
