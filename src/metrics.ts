@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { PRIORITIES } from './config/catalog-schema.js'
+import { UNMAPPED_SEVERITY_REASONS } from './enrich/enrich.js'
 import { FAILURE_REASONS } from './notify/result.js'
 import { STORE_OPERATIONS } from './store/types.js'
 
@@ -12,6 +13,7 @@ export type WebhookOutcome = typeof WEBHOOK_OUTCOMES[number]
 export const NOTIFICATION_OUTCOMES = ['sent', 'retry', 'dead', 'skipped'] as const
 export type NotificationOutcome = typeof NOTIFICATION_OUTCOMES[number]
 export const RELOAD_OUTCOMES = ['success', 'failure'] as const
+const ALERT_STATUSES = ['firing', 'resolved'] as const
 
 export type Metrics = ReturnType<typeof createMetrics>
 
@@ -30,6 +32,8 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     registry,
     webhooksReceived: new Counter({ name: `${p}webhooks_received_total`, help: 'Alertmanager webhooks received, by outcome.', labelNames: ['outcome'] as const, registers }),
     alertsEnriched: new Counter({ name: `${p}alerts_enriched_total`, help: 'Alerts enriched from accepted webhooks, by priority, status and whether a catalog entry matched.', labelNames: ['priority', 'status', 'matched'] as const, registers }),
+    alertsIgnored: new Counter({ name: `${p}alerts_ignored_total`, help: 'Alerts in accepted webhooks whose severity the catalog maps to ignore (severityPriority): sent nowhere. By status.', labelNames: ['status'] as const, registers }),
+    alertsUnknownSeverity: new Counter({ name: `${p}alerts_unknown_severity_total`, help: 'Alerts in accepted webhooks given the default priority because their severity label is missing or not in severityPriority (and no entry set a priority).', labelNames: ['reason'] as const, registers }),
     notifications: new Counter({ name: `${p}notifications_total`, help: 'Notification attempts by destination and outcome; reason is a closed enum ("" when sent).', labelNames: ['destination', 'type', 'outcome', 'reason'] as const, registers }),
     notificationAttemptSeconds: new Histogram({ name: `${p}notification_attempt_duration_seconds`, help: 'Duration of one send attempt to a destination.', labelNames: ['destination', 'type'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
     deliveryLatencySeconds: new Histogram({ name: `${p}delivery_latency_seconds`, help: 'Time from webhook received to notification sent, by priority.', labelNames: ['priority'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600], registers }),
@@ -47,13 +51,15 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
   }
 
   for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o }).inc(0)
+  for (const status of ALERT_STATUSES) m.alertsIgnored.labels({ status }).inc(0)
+  for (const reason of UNMAPPED_SEVERITY_REASONS) m.alertsUnknownSeverity.labels({ reason }).inc(0)
   for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o }).inc(0)
   for (const operation of STORE_OPERATIONS) m.storeErrors.labels({ operation }).inc(0)
   for (const priority of PRIORITIES) {
     m.outboxPending.labels({ priority }).set(0)
     m.outboxOldestPendingAgeSeconds.labels({ priority }).set(0)
     m.deliveryLatencySeconds.zero({ priority })
-    for (const status of ['firing', 'resolved']) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched }).inc(0)
+    for (const status of ALERT_STATUSES) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched }).inc(0)
   }
   m.deadLetters.set(0)
   return m

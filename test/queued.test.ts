@@ -79,15 +79,17 @@ function payloadOf (alerts: WebhookAlert[], over: Partial<WebhookPayload> = {}):
 // --- generated payloads -------------------------------------------------------------------
 
 const labelValue = fc.string({ maxLength: 12 })
+// The values the bundled entries match on (service / part_of), so generated alerts match them too.
+const extraLabelValue = fc.oneof(labelValue, fc.constantFrom('pynomaly', 'pynomaly-api', 'pynomaly-worker'))
 const genAlert: fc.Arbitrary<WebhookAlert> = fc.record({
   alertname: fc.option(fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom(...KNOWN_NAMES) },
     { weight: 1, arbitrary: fc.constantFrom('DiskFilling', 'SomethingUnknown', 'higherrorrate', '') },
     { weight: 1, arbitrary: fc.string({ maxLength: 10 }) }
   ), { nil: undefined, freq: 8 }),
-  severity: fc.option(fc.constantFrom('critical', 'high', 'warning', 'medium', 'low', 'info', 'CRITICAL', 'Warning', 'bogus', ''), { nil: undefined, freq: 6 }),
-  extraLabels: fc.dictionary(fc.constantFrom('instance', 'job', 'namespace', 'team', 'service', 'pod'), labelValue, { maxKeys: 3, noNullPrototype: true }),
-  annotations: fc.dictionary(fc.constantFrom('summary', 'description', 'runbook_url'), fc.oneof(labelValue, fc.constant('https://runbooks.example/x.md#y')), { maxKeys: 3, noNullPrototype: true }),
+  severity: fc.option(fc.constantFrom('critical', 'high', 'warning', 'medium', 'low', 'info', 'none', 'CRITICAL', 'Warning', 'bogus', ''), { nil: undefined, freq: 6 }),
+  extraLabels: fc.dictionary(fc.constantFrom('instance', 'job', 'namespace', 'team', 'service', 'part_of', 'pod'), extraLabelValue, { maxKeys: 3, noNullPrototype: true }),
+  annotations: fc.dictionary(fc.constantFrom('summary', 'description', 'runbook_url', 'runbook'), fc.oneof(labelValue, fc.constant('https://runbooks.example/x.md#y')), { maxKeys: 3, noNullPrototype: true }),
   status: fc.constantFrom('firing' as const, 'resolved' as const),
   fingerprint: fc.stringMatching(/^[0-9a-f]{16}$/),
   startsAt: fc.oneof(
@@ -151,9 +153,9 @@ t.test('materialising a queued delivery gives the sub-group enriching at intake 
 
 t.test('a group split across destinations stores its indexes; a whole-group route stores null', async (t) => {
   const payload = payloadOf([
-    alert({ labels: { alertname: 'HighErrorRate', severity: 'critical' }, fingerprint: 'aaaaaaaaaaaaaaa1' }), // P0: pagerduty, slack-incident-response
+    alert({ labels: { alertname: 'HighErrorRate', service: 'pynomaly-api', severity: 'critical' }, fingerprint: 'aaaaaaaaaaaaaaa1' }), // P0: pagerduty, slack-incident-response
     alert({ labels: { alertname: 'DiskFilling', severity: 'warning' }, fingerprint: 'aaaaaaaaaaaaaaa2' }), // unknown, P2: slack-alerts
-    alert({ labels: { alertname: 'PostgresReplicationLagHigh' }, fingerprint: 'aaaaaaaaaaaaaaa3', status: 'resolved' }) // P1: pagerduty, slack-alerts
+    alert({ labels: { alertname: 'PostgresReplicationLagHigh', part_of: 'pynomaly' }, fingerprint: 'aaaaaaaaaaaaaaa3', status: 'resolved' }) // P1: pagerduty, slack-alerts
   ])
   const { queued, materialised, expected } = bothWays(payload, JSON.stringify(payload), RECEIVED_AT)
   t.same(queued.map((n) => [n.destination, storedAlerts(n)]), [
@@ -171,8 +173,8 @@ t.test('a group split across destinations stores its indexes; a whole-group rout
 
   // Every alert to the same destinations: one shared body naming no indexes.
   const whole = payloadOf([
-    alert({ labels: { alertname: 'HighErrorRate', severity: 'critical' }, fingerprint: 'bbbbbbbbbbbbbbb1' }),
-    alert({ labels: { alertname: 'PostgresDown' }, fingerprint: 'bbbbbbbbbbbbbbb2' })
+    alert({ labels: { alertname: 'HighErrorRate', service: 'pynomaly-api', severity: 'critical' }, fingerprint: 'bbbbbbbbbbbbbbb1' }),
+    alert({ labels: { alertname: 'PostgresDown', part_of: 'pynomaly' }, fingerprint: 'bbbbbbbbbbbbbbb2' })
   ])
   const w = bothWays(whole, JSON.stringify(whole), RECEIVED_AT)
   t.same(w.queued.map((n) => [n.destination, storedAlerts(n)]), [['pagerduty', null], ['slack-incident-response', null]])
@@ -182,8 +184,8 @@ t.test('a group split across destinations stores its indexes; a whole-group rout
 
   // Mixed: pagerduty takes every alert (null) while the Slack channels take a part each.
   const mixed = payloadOf([
-    alert({ labels: { alertname: 'HighErrorRate' }, fingerprint: 'ccccccccccccccc1' }),
-    alert({ labels: { alertname: 'PostgresReplicationLagHigh' }, fingerprint: 'ccccccccccccccc2' })
+    alert({ labels: { alertname: 'HighErrorRate', service: 'pynomaly-api' }, fingerprint: 'ccccccccccccccc1' }),
+    alert({ labels: { alertname: 'PostgresReplicationLagHigh', part_of: 'pynomaly' }, fingerprint: 'ccccccccccccccc2' })
   ])
   const m = bothWays(mixed, JSON.stringify(mixed), RECEIVED_AT)
   t.same(m.queued.map((n) => [n.destination, storedAlerts(n)]), [['pagerduty', null], ['slack-alerts', [1]], ['slack-incident-response', [0]]])
@@ -238,12 +240,12 @@ t.test('materialise refuses what is not a queued webhook; out-of-range indexes a
 })
 
 t.test('materialise enriches with the catalog it is given; the routing stays as stored', async (t) => {
-  const HIGH_ERROR_RATE = 'matchers: [\'alertname="HighErrorRate"\']\n    priority: P0\n    runbook: incident_response_playbook.md#critical-alerts-p0'
+  const HIGH_ERROR_RATE = 'matchers: [\'alertname="HighErrorRate"\', \'service="pynomaly-api"\']\n    priority: P0\n    runbook: incident_response_playbook.md#critical-alerts-p0'
   t.ok(ORIGINAL.includes(HIGH_ERROR_RATE), 'the bundled catalog still has the entry this test edits')
   const fixed = catalogFrom(ORIGINAL.replace(HIGH_ERROR_RATE, HIGH_ERROR_RATE.replace('incident_response_playbook.md#critical-alerts-p0', 'alert_rules.md#higherrorrate')))
 
   const payload = payloadOf([
-    alert({ labels: { alertname: 'HighErrorRate', severity: 'critical' }, fingerprint: 'ddddddddddddddd1' }),
+    alert({ labels: { alertname: 'HighErrorRate', service: 'pynomaly-api', severity: 'critical' }, fingerprint: 'ddddddddddddddd1' }),
     alert({ labels: { alertname: 'DiskFilling', severity: 'warning' }, fingerprint: 'ddddddddddddddd2' })
   ])
   const atIntake = bothWays(payload, JSON.stringify(payload), RECEIVED_AT)

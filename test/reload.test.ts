@@ -17,7 +17,7 @@ import { waitUntil } from './helpers/prometheus.js'
 const ORIGINAL = readFileSync(BUNDLED_CATALOG, 'utf8')
 const json = { 'content-type': 'application/json' }
 
-const HIGH_ERROR_RATE = "matchers: ['alertname=\"HighErrorRate\"']\n    priority: P0"
+const HIGH_ERROR_RATE = "matchers: ['alertname=\"HighErrorRate\"', 'service=\"pynomaly-api\"']\n    priority: P0"
 const WITH_NEW_ENTRY = ORIGINAL.replace('entries:\n', "entries:\n  - id: brand-new-alert\n    matchers: ['alertname=\"BrandNewAlert\"']\n    priority: P1\n    runbook: alert_rules.md#brandnewalert\n    team: ml\n")
 // Same alert at P1, with its own runbook: a preview that mixed catalogs would show P1 with the P0 runbook or destinations.
 const DEMOTED = ORIGINAL.replace(HIGH_ERROR_RATE, HIGH_ERROR_RATE.replace('P0', 'P1')).replace('incident_response_playbook.md#critical-alerts-p0', 'alert_rules.md#higherrorrate')
@@ -231,7 +231,7 @@ t.test('a ConfigMap symlink swap is picked up by the watcher; unrelated events a
   cm.update(INVALID_PRIORITY)
   cm.update(DEMOTED)
   await waitUntil('the fixed catalog after two more swaps', 10_000, async () => !hasEntry('brand-new-alert'))
-  t.equal(holder.current().findEntry({ alertname: 'HighErrorRate' })?.entry.priority, 'P1')
+  t.equal(holder.current().findEntry({ alertname: 'HighErrorRate', service: 'pynomaly-api' })?.entry.priority, 'P1')
   t.same(await reloadCounts(metrics), { success: 2, failure: 1, lastOk: 1, entries: ENTRIES })
   t.equal(rebinds(), 2)
 })

@@ -55,10 +55,21 @@ const catalog = parse(catalogText) as CatalogDocument
 const rules = alertRules(join(root, 'rules'))
 const selfRules = alertRules(join(root, 'monitoring'))
 
-// An entry that matches exactly one alert name, as every bundled entry does.
+// The one alert name an entry matches, as every bundled entry does (its other matchers say
+// whose alert it is).
 function alertnameOf (entry: CatalogEntry): string | undefined {
-  if (entry.matchers.length !== 1) return undefined
-  return /^alertname="([A-Za-z0-9_]+)"$/.exec(entry.matchers[0] ?? '')?.[1]
+  const names = entry.matchers.flatMap((m) => /^alertname="([A-Za-z0-9_]+)"$/.exec(m)?.[1] ?? [])
+  return names.length === 1 ? names[0] : undefined
+}
+
+// `name="value"` matchers other than alertname, as a label set.
+function otherEqualities (entry: CatalogEntry): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const m of entry.matchers) {
+    const eq = /^([a-z_]+)="([^"]*)"$/.exec(m)
+    if (eq?.[1] !== undefined && eq[1] !== 'alertname') out[eq[1]] = eq[2] ?? ''
+  }
+  return out
 }
 
 t.test('the bundled catalog is valid against its schema', async (t) => {
@@ -77,8 +88,8 @@ t.test('the bundled catalog is valid against its schema', async (t) => {
 
 t.test('the two original entries keep their ids and meaning', async (t) => {
   const byId = new Map(catalog.entries.map((e) => [e.id, e]))
-  t.match(byId.get('high-error-rate'), { matchers: ['alertname="HighErrorRate"'], priority: 'P0', runbook: 'incident_response_playbook.md#critical-alerts-p0', team: 'platform' })
-  t.match(byId.get('database-connections-high'), { matchers: ['alertname="DatabaseConnectionsHigh"'], priority: 'P2', runbook: 'incident_response_playbook.md#database-issues', team: 'platform' })
+  t.match(byId.get('high-error-rate'), { matchers: ['alertname="HighErrorRate"', 'service="pynomaly-api"'], priority: 'P0', runbook: 'incident_response_playbook.md#critical-alerts-p0', team: 'platform' })
+  t.match(byId.get('database-connections-high'), { matchers: ['alertname="DatabaseConnectionsHigh"', 'part_of="pynomaly"'], priority: 'P2', runbook: 'incident_response_playbook.md#database-issues', team: 'platform' })
 })
 
 t.test('at least 20 alert rules, each with severity, summary, description and runbook_url', async (t) => {
@@ -103,6 +114,18 @@ t.test('every alert rule has a catalog entry that agrees with it', async (t) => 
     t.equal(catalog.runbookBaseUrl + (e.runbook ?? ''), r.annotations.runbook_url, `${r.alert}: rule runbook_url = catalog runbookBaseUrl + entry runbook`)
     t.ok(['platform', 'ml', 'data', 'security'].includes(e.team ?? ''), `${r.alert}: owner team ${e.team}`)
     t.ok((e.dashboards ?? []).length > 0 && (e.dashboards ?? []).every((d) => d.url.startsWith('https://monitoring.pynomaly.com/grafana/d/')), `${r.alert}: has Grafana dashboards`)
+  }
+})
+
+// Alert names are shared between clusters (kube-prometheus, awesome-prometheus-alerts): an
+// entry must also match a label that only Pynomaly's rule sets, never on the name alone.
+t.test('every entry for a bundled rule also matches a label the rule itself sets', async (t) => {
+  const entryFor = new Map(catalog.entries.map((e) => [alertnameOf(e), e]))
+  for (const r of rules) {
+    const e = entryFor.get(r.alert)
+    const identifying = Object.entries(otherEqualities(e ?? { id: 'none', matchers: [] }))
+    t.equal(e?.matchers.length, 2, `${r.alert}: alertname and one identifying label`)
+    t.ok(identifying.length === 1 && identifying.every(([k, v]) => r.labels[k] === v && ['service', 'part_of'].includes(k)), `${r.alert}: matches ${JSON.stringify(identifying)}, set by the rule`)
   }
 })
 

@@ -107,7 +107,9 @@ export const CatalogDocument = Type.Object({
     priority: PriorityName
   }, { additionalProperties: false }),
   calendar: Calendar,
-  severityPriority: Type.Record(Type.String(), PriorityName),
+  // `ignore`: alerts meant for no human (kube-prometheus' Watchdog, InfoInhibitor) are
+  // accepted and counted but routed nowhere.
+  severityPriority: Type.Record(Type.String(), Type.Union([PriorityName, Type.Literal('ignore')])),
   priorities: Type.Object({ P0: PriorityPolicy, P1: PriorityPolicy, P2: PriorityPolicy, P3: PriorityPolicy }, { additionalProperties: false }),
   destinations: Type.Record(Id, Destination),
   entries: Type.Array(CatalogEntry)

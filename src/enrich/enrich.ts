@@ -41,17 +41,31 @@ export interface AlertClass {
   entry: CatalogEntry | undefined
   priority: PriorityName
   destinations: string[]
+  /** severityPriority maps the alert's severity to `ignore`: no destination, priority P3. */
+  ignored: boolean
+  /** Why the default priority applied, when no entry set one and the severity is not in severityPriority. */
+  unmappedSeverity: typeof UNMAPPED_SEVERITY_REASONS[number] | undefined
 }
+
+/** Why an alert got the default priority; also a metric label (alerts_unknown_severity_total). */
+export const UNMAPPED_SEVERITY_REASONS = ['missing', 'unknown'] as const
+
+// An ignored alert is P3 so that it never raises the priority of a group it shares.
+const IGNORED_PRIORITY: PriorityName = 'P3'
 
 export function classifyAlert (labels: WebhookAlert['labels'], catalog: Catalog): AlertClass {
   const doc = catalog.doc
   const entry = catalog.findEntry(labels)?.entry
+  if (entry?.priority !== undefined) {
+    return { entry, priority: entry.priority, destinations: entry.destinations ?? doc.priorities[entry.priority].destinations, ignored: false, unmappedSeverity: undefined }
+  }
   const severity = labels.severity?.toLowerCase()
   // Own-property lookup: a severity like "constructor" must not find Object.prototype members.
-  const priority: PriorityName = entry?.priority ??
-    (severity !== undefined && Object.hasOwn(doc.severityPriority, severity) ? doc.severityPriority[severity] : undefined) ??
-    doc.defaults.priority
-  return { entry, priority, destinations: entry?.destinations ?? doc.priorities[priority].destinations }
+  const mapped = severity !== undefined && Object.hasOwn(doc.severityPriority, severity) ? doc.severityPriority[severity] : undefined
+  if (mapped === 'ignore') return { entry, priority: IGNORED_PRIORITY, destinations: [], ignored: true, unmappedSeverity: undefined }
+  const priority = mapped ?? doc.defaults.priority
+  const unmappedSeverity = mapped !== undefined ? undefined : nonEmpty(severity) === undefined ? 'missing' : 'unknown'
+  return { entry, priority, destinations: entry?.destinations ?? doc.priorities[priority].destinations, ignored: false, unmappedSeverity }
 }
 
 // Work shared by the alerts of one group: they usually share a start time (business-hours
@@ -65,7 +79,7 @@ export function newEnrichMemo (): EnrichMemo {
 export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catalog: Catalog, now: Date, memo = newEnrichMemo()): EnrichedAlert {
   const doc = catalog.doc
   const labels = alert.labels
-  const { entry: matchedEntry, priority, destinations } = classifyAlert(labels, catalog)
+  const { entry: matchedEntry, priority, destinations, ignored } = classifyAlert(labels, catalog)
   const severity = labels.severity ?? null
   const policy = doc.priorities[priority]
   const start = alertStart(alert.startsAt, now)
@@ -75,7 +89,8 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     sla = computeSla(policy, doc.calendar, start)
     memo.sla.set(slaKey, sla)
   }
-  const runbookRef = matchedEntry?.runbook ?? nonEmpty(alert.annotations.runbook_url) ?? doc.defaults.runbook
+  // `runbook_url` is the Prometheus convention; some rule sets (and older mixins) say `runbook`.
+  const runbookRef = matchedEntry?.runbook ?? nonEmpty(alert.annotations.runbook_url) ?? nonEmpty(alert.annotations.runbook) ?? doc.defaults.runbook
   let runbookUrl = memo.runbookUrl.get(runbookRef)
   if (runbookUrl === undefined) {
     runbookUrl = resolveRunbookUrl(runbookRef, doc.runbookBaseUrl)
@@ -103,6 +118,7 @@ export function enrichAlert (alert: WebhookAlert, payload: WebhookPayload, catal
     silenceUrl: silenceUrl(payload.externalURL, labels),
     sourceUrl: sourceUrl(alert.generatorURL),
     destinations,
+    ignored,
     labels,
     annotations: alert.annotations,
     startsAt: alert.startsAt,

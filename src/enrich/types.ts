@@ -31,6 +31,7 @@ export const EnrichedAlert = Type.Object({
   silenceUrl: Type.String(),
   sourceUrl: Type.Union([Type.String(), Type.Null()]),
   destinations: Type.Array(Type.String()),
+  ignored: Type.Boolean({ description: 'its severity maps to `ignore` in severityPriority: sent nowhere (priority shows P3)' }),
   labels: LabelSet,
   annotations: LabelSet,
   startsAt: Type.String(),

@@ -14,7 +14,7 @@ export function formatExplanation (result: PreviewResult, now: Date): string {
     lines.push(`  runbook:     ${a.runbookUrl}`)
     for (const d of a.dashboards) lines.push(`  dashboard:   ${d.title} ${d.url}`)
     lines.push(`  silence:     ${a.silenceUrl}`)
-    lines.push(`  destinations: ${a.destinations.join(', ') || '(none)'}`)
+    lines.push(`  destinations: ${a.destinations.join(', ') || (a.ignored ? '(none: severity ignored)' : '(none)')}`)
     lines.push('')
   }
   lines.push('notifications:')

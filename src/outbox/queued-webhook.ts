@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
 import type { PriorityName } from '../config/catalog-schema.js'
-import { classifyAlert, enrichGroup, groupPriority } from '../enrich/enrich.js'
+import { classifyAlert, enrichGroup, groupPriority, type AlertClass } from '../enrich/enrich.js'
 import type { EnrichedGroup } from '../enrich/types.js'
 import { routeAlerts, subGroup, type NotifiedRoute } from '../notify/plan.js'
 import type { EnqueueItem } from '../store/types.js'
@@ -25,13 +25,13 @@ export type QueuedWebhook = Static<typeof QueuedWebhook>
 
 export interface ClassifiedWebhook {
   priority: PriorityName
-  alerts: Array<{ index: number, fingerprint: string, status: 'firing' | 'resolved', startsAt: string, priority: PriorityName, destinations: string[], matched: boolean }>
+  alerts: Array<{ index: number, fingerprint: string, status: 'firing' | 'resolved', startsAt: string, priority: PriorityName, destinations: string[], matched: boolean } & Pick<AlertClass, 'ignored' | 'unmappedSeverity'>>
 }
 
 export function classifyWebhook (payload: WebhookPayload, catalog: Catalog): ClassifiedWebhook {
   const alerts = payload.alerts.map((alert, index) => {
     const c = classifyAlert(alert.labels, catalog)
-    return { index, fingerprint: alert.fingerprint, status: alert.status, startsAt: alert.startsAt, priority: c.priority, destinations: c.destinations, matched: c.entry !== undefined }
+    return { index, fingerprint: alert.fingerprint, status: alert.status, startsAt: alert.startsAt, priority: c.priority, destinations: c.destinations, matched: c.entry !== undefined, ignored: c.ignored, unmappedSeverity: c.unmappedSeverity }
   })
   return { priority: groupPriority(alerts), alerts }
 }

@@ -5,6 +5,7 @@ import { WebhookPayload } from '../alertmanager/webhook.js'
 import { PriorityName } from '../config/catalog-schema.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
 import type { Intake, IntakeResult } from '../outbox/intake.js'
+import { createAlertReport } from './alert-report.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
 import { errorResponses, JSON_BODY_ERRORS, sendError } from './errors.js'
 import { parseWebhookBody, requireJson, validatedInHandler } from './request-body.js'
@@ -25,7 +26,8 @@ export const WebhookAccepted = Type.Object({
   alerts: Type.Integer({ minimum: 1 }),
   enqueued: Type.Integer({ minimum: 0 }),
   duplicates: Type.Integer({ minimum: 0 }),
-  skipped: Type.Integer({ minimum: 0 })
+  skipped: Type.Integer({ minimum: 0 }),
+  ignored: Type.Integer({ minimum: 0, description: 'alerts whose severity the catalog ignores (severityPriority: ignore): sent nowhere' })
 })
 
 export interface WebhookRouteOptions {
@@ -39,6 +41,7 @@ export interface WebhookRouteOptions {
 export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOptions): Promise<void> {
   const { metrics, intake, now } = opts
   const count = (outcome: WebhookOutcome): void => { metrics.webhooksReceived.inc({ outcome }) }
+  const reportAlerts = createAlertReport(metrics)
 
   // The received text is kept (it becomes the queued delivery body, see outbox/queued-webhook.ts),
   // parsed by Fastify's own JSON parser: same limits, same prototype-poisoning refusal.
@@ -79,9 +82,10 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     }
     const outcome: WebhookOutcome = result.enqueued === 0 && result.duplicates > 0 ? 'duplicate' : 'accepted'
     count(outcome)
-    for (const a of result.alerts) metrics.alertsEnriched.inc({ priority: a.priority, status: a.status, matched: String(a.matched) })
+    reportAlerts(payload, result.alerts, request.log)
     const { enqueued, duplicates, skipped, priority } = result
-    request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority, deliveries: enqueued, duplicates, skipped }, 'webhook accepted')
-    return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority, alerts: payload.alerts.length, enqueued, duplicates, skipped })
+    const ignored = result.alerts.filter((a) => a.ignored).length
+    request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority, deliveries: enqueued, duplicates, skipped, ignored }, 'webhook accepted')
+    return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority, alerts: payload.alerts.length, enqueued, duplicates, skipped, ignored })
   })
 }

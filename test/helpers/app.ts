@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { parseCatalog } from '../../src/config/catalog.js'
 import { createCatalogHolder, type CatalogHolder } from '../../src/config/catalog-holder.js'
@@ -44,6 +44,7 @@ export async function buildTestApp (opts: {
   idempotencyWindowMs?: number
   storeDeps?: Partial<SqliteStoreDeps>
   wakeDispatcher?: () => void
+  logger?: FastifyBaseLogger
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -70,7 +71,8 @@ export async function buildTestApp (opts: {
     metrics,
     intake,
     store,
-    now
+    now,
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {})
   })
   return {
     app, store, metrics, catalog, dataDir,

@@ -34,6 +34,7 @@ export function makeAlert (over: Partial<EnrichedAlert> = {}): EnrichedAlert {
     silenceUrl: 'http://alertmanager.example:9093/#/silences/new?filter=%7Balertname%3D%22HighErrorRate%22%7D',
     sourceUrl: 'http://prometheus.example:9090/graph?g0.expr=up&g0.tab=1',
     destinations: ['pagerduty', 'slack-incident-response'],
+    ignored: false,
     labels,
     annotations: { summary: 'Error rate above 5% for pynomaly-api', description: '5xx ratio is 7.3% over the last 5 minutes' },
     startsAt: '2026-11-26T20:11:00Z',
