@@ -77,7 +77,7 @@ t.test('a full disk: 503 and not ready while it lasts, loud, then recovered by i
   t.equal(status, 503, `a webhook that cannot be committed is answered 503 (after ${n - 1} webhooks)`)
   const ready = await fetch(`${service.url}/-/ready`)
   t.equal(ready.status, 503, '/-/ready turns 503')
-  t.match(await ready.json(), { error: 'not_ready', message: /store enqueue failed: .*(full|disk)/i }, 'naming the cause')
+  t.match(await ready.json(), { error: 'not_ready', message: /store (enqueue|claim|mark|housekeeping) failed: .*(full|disk)/i }, 'naming the failing operation and the cause')
   const metrics = await scrape(service.url)
   t.ok(metric(metrics, /^alert_enricher_store_errors_total\{operation="enqueue"\} (\d+)/m) >= 1, 'store_errors_total{operation="enqueue"} moved')
   t.ok(metric(metrics, /^alert_enricher_webhooks_received_total\{outcome="unavailable"\} (\d+)/m) >= 1, 'webhooks_received_total{outcome="unavailable"} moved')
