@@ -43,7 +43,7 @@ const MIGRATIONS: Migration[] = [
           PRIMARY KEY (group_key, destination)) WITHOUT ROWID;
         CREATE INDEX group_notified_updated ON group_notified (updated_at);
         -- Housekeeping writes here: a write that succeeds proves the store writable again.
-        CREATE TABLE store_heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+        CREATE TABLE store_heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL, probe BLOB);
         DROP INDEX IF EXISTS deliveries_due;
         DROP INDEX IF EXISTS deliveries_created;
         DROP INDEX IF EXISTS deliveries_active_group;

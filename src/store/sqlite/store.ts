@@ -124,7 +124,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       WHERE state IN ('sent', 'skipped') AND updated_at < ? LIMIT 10000)`),
     pruneKeys: db.prepare('DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= ? LIMIT 10000)'),
     pruneNotified: db.prepare('DELETE FROM group_notified WHERE updated_at < ?'),
-    heartbeat: db.prepare('INSERT INTO store_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at')
+    // As large as a webhook's deliveries: a store that can write this can take webhooks again.
+    heartbeat: db.prepare(`INSERT INTO store_heartbeat (id, at, probe) VALUES (1, @now, zeroblob(16384))
+      ON CONFLICT (id) DO UPDATE SET at = excluded.at, probe = zeroblob(16384 + (excluded.at % 2))`)
   }
 
   let failure: string | null = null
@@ -149,7 +151,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   async function write<T> (operation: StoreOperation, run: () => T, onCommitted?: () => void): Promise<T> {
     try {
       const value = await committer.submit(run, { durable: DURABLE.includes(operation), ...(onCommitted !== undefined ? { onCommitted } : {}) })
-      failure = null
+      // Only a write the size of a webhook's clears a failure: a small claim or mark may still
+      // fit where an enqueue does not.
+      if (operation !== 'claim' && operation !== 'mark') failure = null
       return value
     } catch (err) {
       throw fail(operation, err)
@@ -271,7 +275,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     },
     async housekeeping (now, sentBefore) {
       return await write('housekeeping', () => {
-        q.heartbeat.run(now)
+        q.heartbeat.run({ now })
         q.pruneNotified.run(sentBefore)
         return { deliveries: q.pruneDeliveries.run(sentBefore).changes, keys: q.pruneKeys.run(now).changes }
       })
