@@ -65,6 +65,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     db.pragma('journal_mode = WAL')
     // Commits write the WAL without syncing it; durable writes wait for syncWal instead.
     db.pragma('synchronous = NORMAL')
+    // Each operation's savepoint keeps a sub-journal of the pages it touched: in memory, not
+    // in a temporary file written on every enqueue.
+    db.pragma('temp_store = MEMORY')
     migrate(db)
   } catch (err) {
     db.close()
