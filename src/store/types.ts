@@ -134,8 +134,8 @@ export interface Store {
   // expired idempotency keys, and notified-destination records untouched since `sentBefore`;
   // its write also proves the store writable again after a failure.
   housekeeping: (now: number, sentBefore: number) => Promise<{ deliveries: number, keys: number }>
-  // Why the store cannot take writes now (the last failure, until a later write succeeds),
-  // or null: /-/ready reports it.
+  // Why the store cannot take writes now (the last failure, until a write the size of a
+  // webhook's succeeds: an enqueue, a replay, housekeeping's probe), or null: /-/ready reports it.
   unavailable: () => string | null
   // A failure only a restart clears (the log could not be synced: what is on disk is unknown
   // until the engine recovers from its files), or null: /-/healthy reports it.
