@@ -135,9 +135,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   let failure: string | null = null
   let closed = false
   const wal = cfg.synchronous === 'NORMAL' || file === ':memory:' ? null : createWalSync(`${file}-wal`)
-  const syncWal = deps.syncWal ?? wal?.sync
+  const syncWal = cfg.synchronous === 'NORMAL' ? undefined : deps.syncWal ?? wal?.sync
   const committer = createGroupCommitter(db, {
-    ...(syncWal !== undefined && cfg.synchronous !== 'NORMAL' ? { syncWal } : {}),
+    ...(syncWal !== undefined ? { syncWal } : {}),
     ...(deps.onCommit !== undefined ? { onCommit: deps.onCommit } : {})
   })
 
