@@ -191,17 +191,21 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       return
     }
     pumping = (async () => {
-      do {
-        pumpAgain = false
-        await claimRound()
-      } while (pumpAgain && running)
-    })().catch((err: unknown) => {
-      // The store logged and counted it; the next wake-up or poll tries again.
-      logger.error({ err: errorName(err) }, 'claiming deliveries failed')
-    }).finally(() => {
-      pumping = null
+      try {
+        do {
+          pumpAgain = false
+          await claimRound()
+        } while (pumpAgain && running)
+      } catch (err) {
+        // The store logged and counted it; the next wake-up or poll tries again.
+        logger.error({ err: errorName(err) }, 'claiming deliveries failed')
+      } finally {
+        // Cleared in the same step as the loop's last check: a wake() arriving after that
+        // check starts a new round instead of setting a pumpAgain nobody reads.
+        pumping = null
+      }
       scheduleWake()
-    })
+    })()
   }
 
   async function refreshGauges (): Promise<void> {
