@@ -38,8 +38,8 @@ export function createRateLimiter (limitFor: LimitFor): RateLimiter {
       b = { type, tokens: limit?.burst ?? 0, at: now, heldUntil: 0 }
       buckets.set(destination, b)
     }
-    if (limit !== null && now > b.at) b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond)
-    if (limit !== null) b.tokens = Math.min(b.tokens, limit.burst)
+    // Capped at the burst on every call: a reload may have lowered it.
+    if (limit !== null) b.tokens = Math.min(limit.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * limit.perSecond)
     b.at = Math.max(b.at, now)
     return { b, limit }
   }
