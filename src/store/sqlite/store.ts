@@ -129,7 +129,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     pruneNotified: db.prepare('DELETE FROM group_notified WHERE updated_at < ?'),
     // As large as a webhook's deliveries: a store that can write this can take webhooks again.
     heartbeat: db.prepare(`INSERT INTO store_heartbeat (id, at, probe) VALUES (1, @now, zeroblob(16384))
-      ON CONFLICT (id) DO UPDATE SET at = excluded.at, probe = zeroblob(16384 + (excluded.at % 2))`)
+      ON CONFLICT (id) DO UPDATE SET at = excluded.at, probe = excluded.probe`)
   }
 
   let failure: string | null = null
