@@ -40,6 +40,7 @@ export function routeAlerts<A extends RoutableAlert> (
   const ids = [...new Set(alerts.flatMap((a) => a.destinations))].sort()
   const out: Array<Route<A>> = []
   let wholeStates: string | undefined
+  const keyFor = groupKeys(groupKey)
   for (const id of ids) {
     // Own-property lookup: an id like "constructor" must not find Object.prototype members.
     const dest = Object.prototype.hasOwnProperty.call(destinations, id) ? destinations[id] : undefined
@@ -48,14 +49,14 @@ export function routeAlerts<A extends RoutableAlert> (
     const whole = routed.length === alerts.length
     const states = whole ? (wholeStates ??= alertStates(routed)) : alertStates(routed)
     const { status, priority } = routedState(routed, groupPriority)
-    out.push({ destination: id, type: dest.type, alerts: routed, whole, status, priority, idempotencyKey: keyFor(id, groupKey, status, states) })
+    out.push({ destination: id, type: dest.type, alerts: routed, whole, status, priority, idempotencyKey: keyFor(id, status, states) })
   }
   // A notified destination the catalog no longer routes to gets the whole group, at the
   // priority it was paged with.
   const { status } = routedState(alerts, groupPriority)
   for (const n of notified) {
     if (ids.includes(n.destination)) continue
-    out.push({ destination: n.destination, type: n.type, alerts: [...alerts], whole: true, status, priority: n.priority, idempotencyKey: keyFor(n.destination, groupKey, status, wholeStates ??= alertStates(alerts)) })
+    out.push({ destination: n.destination, type: n.type, alerts: [...alerts], whole: true, status, priority: n.priority, idempotencyKey: keyFor(n.destination, status, wholeStates ??= alertStates(alerts)) })
   }
   return out
 }
@@ -111,8 +112,12 @@ function alertStates (alerts: readonly RoutableAlert[]): string {
 
 // Same destination, group, status and alert states → same key: Alertmanager retries and HA
 // duplicates collapse in the outbox, while any change in what fires (an alert added,
-// resolved, or resolved and fired again) makes a new delivery.
-// Byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
-function keyFor (destination: string, groupKey: string, status: AlertStatus, states: string): string {
-  return sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(groupKey)},${JSON.stringify(status)},${states}]`)
+// resolved, or resolved and fired again) makes a new delivery. The key starts with a hash of
+// the group alone, so the keys of one webhook sort together in the store's unique index (one
+// page written per webhook, not one per destination).
+// The rest is byte-identical to hashing JSON.stringify([destination, groupKey, status, states]).
+function groupKeys (groupKey: string): (destination: string, status: AlertStatus, states: string) => string {
+  const prefix = sha256Hex(groupKey).slice(0, 16)
+  return (destination, status, states) =>
+    prefix + sha256Hex(`[${JSON.stringify(destination)},${JSON.stringify(groupKey)},${JSON.stringify(status)},${states}]`)
 }

@@ -73,6 +73,12 @@ const MIGRATIONS: Migration[] = [
         decompress.run(brotliDecompressSync(row.body).toString('utf8'), row.id)
       }
     }
+  },
+  {
+    version: 3,
+    // Group first: a webhook's deliveries (one per destination) sit in one index page.
+    up: (db) => db.exec(`DROP INDEX deliveries_group;
+      CREATE INDEX deliveries_group ON deliveries (group_key, destination, state, id);`)
   }
 ]
 
