@@ -92,7 +92,7 @@ export function storeConformance (t: Test, factory: StoreFactory): void {
     const s = await open(t, factory)
     t.equal((await s.put('g', [item('same'), item('other', SLACK)])).inserted.length, 2)
     s.clock.now += WINDOW - 1
-    t.strictSame(await s.put('g', [item('same')]), { inserted: [], duplicates: ['same'], superseded: [] }, 'a retry inside the window')
+    t.strictSame(await s.put('g', [item('same')]), { inserted: [], duplicates: ['same'], superseded: [], resolvedWhileDeferred: [] }, 'a retry inside the window')
     const pair = await s.put('g2', [item('pair'), item('pair')])
     t.equal(pair.inserted.length, 1, 'twice in one plan: stored once')
     t.same(pair.duplicates, ['pair'])

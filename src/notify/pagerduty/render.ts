@@ -21,7 +21,7 @@ export interface PagerDutyPayload {
   custom_details: Record<string, unknown>
 }
 export interface PagerDutyEvent {
-  event_action: 'trigger' | 'resolve'
+  event_action: 'trigger' | 'acknowledge' | 'resolve'
   dedup_key: string
   payload: PagerDutyPayload
   links: PagerDutyLink[]

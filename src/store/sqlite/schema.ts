@@ -73,6 +73,55 @@ const MIGRATIONS: Migration[] = [
         decompress.run(brotliDecompressSync(row.body).toString('utf8'), row.id)
       }
     }
+  },
+  {
+    version: 3,
+    up: (db) => db.exec(`
+      -- One incident per group from its first firing webhook until it resolves.
+      CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        team TEXT NOT NULL,
+        title TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        triggered_at INTEGER NOT NULL,
+        respond_by INTEGER NOT NULL,
+        acknowledged_by TEXT,
+        acknowledged_via TEXT,
+        acknowledged_at INTEGER,
+        breached_at INTEGER,
+        escalations INTEGER NOT NULL DEFAULT 0,
+        repeats_left INTEGER NOT NULL,
+        escalate_to TEXT NOT NULL,
+        repeat_every_ms INTEGER,
+        -- Armed only while triggered: the escalation timer.
+        next_escalation_at INTEGER,
+        -- The queued webhook that opened (or last raised) it: what an escalation renders.
+        webhook TEXT NOT NULL,
+        resolved_at INTEGER,
+        updated_at INTEGER NOT NULL);
+      CREATE UNIQUE INDEX incidents_open ON incidents (receiver, group_key) WHERE state <> 'resolved';
+      -- Due timers in order; only armed ones are in it, so 10,000 quiet incidents cost nothing.
+      CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalation_at IS NOT NULL;
+      CREATE INDEX incidents_dedup ON incidents (dedup_key, id);
+      CREATE INDEX incidents_listing ON incidents (state, priority, id);
+      CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE resolved_at IS NOT NULL;
+      CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL);
+      CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
+      -- Held for business hours (next_attempt_at is the next business-hours start).
+      ALTER TABLE deliveries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
+      -- A group's deliveries: deferred ones skipped on resolve, an incident's timeline.
+      CREATE INDEX deliveries_by_group ON deliveries (group_key, id);`)
   }
 ]
 
