@@ -1,0 +1,133 @@
+import t from 'tap'
+import type { Calendar } from '../src/config/catalog-schema.js'
+import { businessHoursRelease } from '../src/enrich/sla.js'
+import { renderIncidentDelivery } from '../src/incidents/render.js'
+import type { Incident, IncidentWithTimeline } from '../src/incidents/types.js'
+import { validatePagerDutyEvent } from './helpers/fake-pagerduty.js'
+import { validateSlackMessage } from './helpers/fake-slack.js'
+import { buildTestApp, fixture } from './helpers/app.js'
+
+// Incidents through the real app (bundled catalog, real SQLite, injected clock): deferral,
+// acknowledgement over the API, escalation bodies that the fakes' contracts accept.
+
+const json = { 'content-type': 'application/json' }
+const ADMIN = 'admin-token-for-tests'
+const auth = { authorization: `Bearer ${ADMIN}` }
+const ms = (iso: string): number => Date.parse(iso)
+
+const UTC_CAL: Calendar = { timezone: 'UTC', businessDays: ['mon', 'tue', 'wed', 'thu', 'fri'], businessHours: { start: '09:00', end: '17:00' }, holidays: ['2026-12-07'] }
+
+t.test('business-hours release: weekend, holiday, DST', async (t) => {
+  const at = (iso: string, cal: Calendar = UTC_CAL): string => new Date(businessHoursRelease(cal, ms(iso))).toISOString()
+  t.equal(at('2026-11-27T18:00:00Z'), '2026-11-30T09:00:00.000Z', 'Friday 18:00 → Monday 09:00')
+  t.equal(at('2026-11-28T12:00:00Z'), '2026-11-30T09:00:00.000Z', 'Saturday → Monday 09:00')
+  t.equal(at('2026-11-30T07:59:00Z'), '2026-11-30T09:00:00.000Z', 'before opening → opening')
+  t.equal(at('2026-11-30T10:00:00Z'), '2026-11-30T10:00:00.000Z', 'inside business hours: at once')
+  t.equal(at('2026-12-04T17:00:00Z'), '2026-12-08T09:00:00.000Z', 'Friday close, Monday a holiday → Tuesday 09:00')
+  const berlin = { ...UTC_CAL, timezone: 'Europe/Berlin', holidays: [] }
+  t.equal(at('2026-03-27T18:00:00+01:00', berlin), '2026-03-30T07:00:00.000Z', 'across the spring DST change: Monday 09:00 CEST')
+  t.equal(at('2026-10-23T18:00:00+02:00', berlin), '2026-10-26T08:00:00.000Z', 'across the autumn DST change: Monday 09:00 CET')
+})
+
+t.test('deferral: a P3 firing Friday 18:00 is held until Monday 09:00; resolved on Saturday it is never sent', async (t) => {
+  const clock = { now: ms('2026-11-27T18:00:00Z') }
+  const h = await buildTestApp({ now: () => new Date(clock.now), adminToken: ADMIN })
+  t.teardown(h.close)
+  const p3 = fixture('firing-single-warning.json') as { alerts: Array<{ labels: Record<string, string>, startsAt: string, status: string, endsAt: string }>, status: string, groupKey: string }
+  for (const a of p3.alerts) { a.labels.severity = 'low'; a.startsAt = '2026-11-27T17:59:00Z' }
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: p3 })).statusCode, 200)
+  const [held] = await h.store.list({ limit: 10 })
+  t.match(held, { destination: 'slack-alerts', state: 'pending', nextAttemptAt: ms('2026-11-30T09:00:00Z') })
+  t.equal((await h.store.claim({ now: ms('2026-11-30T08:59:59Z'), limit: 10, leaseMs: 1000, excludeDestinations: [], admit: () => true })).length, 0, 'held until Monday 09:00')
+
+  clock.now = ms('2026-11-28T10:00:00Z')
+  const resolved = { ...p3, status: 'resolved', alerts: p3.alerts.map((a) => ({ ...a, status: 'resolved', endsAt: '2026-11-28T09:59:00Z' })) }
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: resolved })).statusCode, 200)
+  const rows = await h.store.list({ limit: 10 })
+  t.same(rows.map((d) => [d.state, d.lastReason]), [['skipped', 'resolved_while_deferred'], ['skipped', 'resolved_while_deferred']], 'neither the trigger nor the resolve goes out')
+  t.equal((await h.store.claim({ now: ms('2026-11-30T09:00:00Z'), limit: 10, leaseMs: 1000, excludeDestinations: [], admit: () => true })).length, 0, 'nothing sent on Monday')
+  const metrics = await h.metrics.registry.getSingleMetricAsString('alert_enricher_notifications_total')
+  t.match(metrics, /destination="slack-alerts",type="slack",outcome="skipped",reason="resolved_while_deferred"} 2/)
+
+  // P2 is not deferred.
+  clock.now = ms('2026-11-28T11:00:00Z')
+  const p2 = fixture('firing-single-warning.json') as { groupKey: string }
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: { ...p2, groupKey: 'p2-group' } })).statusCode, 200)
+  const p2row = (await h.store.list({ limit: 10 })).find((d) => d.groupKey === 'p2-group')
+  t.equal(p2row?.nextAttemptAt, clock.now, 'P2 goes out at once, weekend or not')
+})
+
+t.test('API: list, get with timeline, acknowledge (sent on to PagerDuty), errors', async (t) => {
+  const clock = { now: ms('2026-11-26T20:12:00Z') }
+  const h = await buildTestApp({ now: () => new Date(clock.now), adminToken: ADMIN })
+  t.teardown(h.close)
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: fixture('firing-two-critical.json') })).statusCode, 200)
+
+  t.equal((await h.app.inject({ method: 'GET', url: '/api/v1/incidents' })).statusCode, 401, 'admin token required')
+  const list = await h.app.inject({ method: 'GET', url: '/api/v1/incidents?state=triggered&priority=P0', headers: auth })
+  t.equal(list.statusCode, 200)
+  const [incident] = (list.json() as { incidents: Incident[] }).incidents
+  t.match(incident, { id: 1, priority: 'P0', state: 'triggered', alertname: 'HighErrorRate', team: 'platform', respondBy: '2026-11-26T20:15:55.000Z', breached: false })
+  t.same((await h.app.inject({ method: 'GET', url: '/api/v1/incidents?state=acknowledged', headers: auth })).json().incidents, [])
+  const bad = await h.app.inject({ method: 'GET', url: '/api/v1/incidents?state=open', headers: auth })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json().message, /triggered\|acknowledged\|resolved/)
+
+  clock.now = ms('2026-11-26T20:14:00Z')
+  t.equal((await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: {} })).statusCode, 400, 'by is required')
+  t.equal((await h.app.inject({ method: 'POST', url: '/api/v1/incidents/99/ack', headers: { ...json, ...auth }, payload: { by: 'ana' } })).statusCode, 404)
+  const ack = await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: { by: 'ana' } })
+  t.equal(ack.statusCode, 200)
+  t.match(ack.json(), { state: 'acknowledged', acknowledgedBy: 'ana', acknowledgedVia: 'api', acknowledgedAt: '2026-11-26T20:14:00.000Z' })
+  t.equal((await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: { by: 'bob' } })).json().acknowledgedBy, 'ana', 'idempotent')
+  t.match(await h.metrics.registry.getSingleMetricAsString('alert_enricher_time_to_acknowledge_seconds'), /alert_enricher_time_to_acknowledge_seconds_count\{priority="P0"\} 1/)
+
+  // The acknowledgement goes to the PagerDuty destination told of the group, as Events v2.
+  const sends = await h.store.claim({ now: clock.now, limit: 10, leaseMs: 1000, excludeDestinations: [], admit: () => true })
+  const toPagerDuty = sends.find((d) => d.groupKey === 'incident:1')
+  t.equal(toPagerDuty?.destination, 'pagerduty')
+  const catalog = h.catalog.current()
+  const rendered = renderIncidentDelivery(toPagerDuty?.body, { name: 'pagerduty', config: catalog.doc.destinations.pagerduty as never }, catalog, new Date(clock.now))
+  t.match(rendered, { kind: 'rendered', body: { event_action: 'acknowledge', dedup_key: incident?.dedupKey } })
+  t.same(validatePagerDutyEvent({ ...(rendered.kind === 'rendered' ? rendered.body : {}), routing_key: 'x'.repeat(32) }), [], 'PagerDuty accepts it')
+
+  clock.now = ms('2026-11-26T21:00:00Z')
+  t.same((await h.store.fireDueEscalations({ now: clock.now, limit: 10, isConfigured: () => true })).fired, [], 'acknowledged in time: no escalation')
+  const resolved = { ...fixture('firing-two-critical.json'), status: 'resolved' } as Record<string, unknown>
+  resolved.alerts = (resolved.alerts as Array<Record<string, unknown>>).map((a) => ({ ...a, status: 'resolved', endsAt: '2026-11-26T20:59:00Z' }))
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: resolved })).statusCode, 200)
+  const late = await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: { by: 'ana' } })
+  t.equal(late.statusCode, 409)
+  const one = (await h.app.inject({ method: 'GET', url: '/api/v1/incidents/1', headers: auth })).json() as IncidentWithTimeline
+  t.same(one.timeline.map((e) => e.event), ['opened', 'acknowledged', 'resolved'])
+  t.match(one.timeline[1], { detail: 'acknowledged by ana via the API' })
+  t.equal((await h.app.inject({ method: 'GET', url: '/api/v1/incidents/7', headers: auth })).statusCode, 404)
+})
+
+t.test('escalation bodies: what breached, how late, who was primary, the runbook; accepted by the fakes', async (t) => {
+  const clock = { now: ms('2026-11-26T20:12:00Z') }
+  const h = await buildTestApp({ now: () => new Date(clock.now) })
+  t.teardown(h.close)
+  await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: fixture('firing-two-critical.json') })
+  clock.now = ms('2026-11-26T20:18:00Z')
+  const { fired } = await h.store.fireDueEscalations({ now: clock.now, limit: 10, isConfigured: () => true })
+  t.same(fired[0]?.deliveries.map((d) => d.destination), ['pagerduty-escalation', 'slack-incident-response'])
+  const catalog = h.catalog.current()
+  const rows = (await h.store.list({ limit: 20 })).filter((d) => d.groupKey === 'incident:1')
+  for (const row of rows) {
+    const config = catalog.doc.destinations[row.destination]
+    if (config === undefined) throw new Error(`no destination ${row.destination}`)
+    const r = renderIncidentDelivery(row.body, { name: row.destination, config }, catalog, new Date(clock.now))
+    if (r.kind !== 'rendered') throw new Error(`not rendered: ${JSON.stringify(r)}`)
+    const text = JSON.stringify(r.body)
+    t.match(text, /HighErrorRate \(P0\) not acknowledged by the deadline 2026-11-26 20:15 UTC, 2 min late/, `${row.destination}: what and how late`)
+    t.match(text, /primary On-call engineer; escalated to Engineering manager/)
+    t.match(text, /runbook http/)
+    if (config.type === 'pagerduty') {
+      t.same(validatePagerDutyEvent({ ...r.body, routing_key: 'x'.repeat(32) }), [])
+      t.match(r.body, { event_action: 'trigger', payload: { severity: 'critical' } })
+    } else {
+      t.equal(validateSlackMessage(r.body), null)
+    }
+  }
+})
