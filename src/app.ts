@@ -78,7 +78,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwagger, OPENAPI_OPTIONS)
   await app.register(openapiRoutes)
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
-  await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
+  await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now, findIncident: deps.store.findIncident })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
   await app.register(async (admin) => {
     // Encapsulated: the hook guards only the routes registered in here.

@@ -14,7 +14,7 @@ import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
 import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
 import { createSqliteStore } from './store/sqlite/store.js'
 import type { Destination } from './config/catalog-schema.js'
-import { renderIncidentDelivery } from './incidents/render.js'
+import { describeIncident, renderIncidentDelivery } from './incidents/render.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
 // lifecycle. Start-up order: the store (which locks the data directory), then the listener,
@@ -74,7 +74,9 @@ export async function serve (env: Env): Promise<void> {
       if (incident.kind === 'rendered') return await d.sendRendered(() => incident.body)
       const group = enrichQueuedWebhook(delivery.body, delivery.receivedAt, catalog)
       if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook; nothing to render` }
-      return await d.send(group)
+      // A throw here is the store's (logged and counted): the send is retried.
+      const line = describeIncident(await store.findIncident(group.receiver, delivery.groupKey), group)
+      return await d.send(group, line === undefined ? {} : { incident: line })
     },
     now: () => Date.now(),
     metrics,

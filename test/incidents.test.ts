@@ -3,6 +3,8 @@ import type { Calendar } from '../src/config/catalog-schema.js'
 import { businessHoursRelease } from '../src/enrich/sla.js'
 import { renderIncidentDelivery } from '../src/incidents/render.js'
 import type { Incident, IncidentWithTimeline } from '../src/incidents/types.js'
+import { formatExplanation } from '../src/notify/explain-text.js'
+import { incidentStateLine } from '../src/incidents/render.js'
 import { validatePagerDutyEvent } from './helpers/fake-pagerduty.js'
 import { validateSlackMessage } from './helpers/fake-slack.js'
 import { buildTestApp, fixture } from './helpers/app.js'
@@ -91,6 +93,17 @@ t.test('API: list, get with timeline, acknowledge (sent on to PagerDuty), errors
   t.match(rendered, { kind: 'rendered', body: { event_action: 'acknowledge', dedup_key: incident?.dedupKey } })
   t.same(validatePagerDutyEvent({ ...(rendered.kind === 'rendered' ? rendered.body : {}), routing_key: 'x'.repeat(32) }), [], 'PagerDuty accepts it')
 
+  // Messages, the preview and explain's text say it.
+  const preview = await h.app.inject({ method: 'POST', url: '/api/v1/preview', headers: json, payload: fixture('firing-two-critical.json') })
+  const line = 'Acknowledged by ana via the API at 20:14 UTC — 2 min, within SLA'
+  t.equal(preview.json().incident, line)
+  for (const n of preview.json().notifications as Array<{ type: string, body: unknown }>) {
+    t.match(JSON.stringify(n.body), line, `the ${n.type} body carries the state line`)
+    if (n.type === 'slack') t.equal(validateSlackMessage(n.body), null)
+    else t.same(validatePagerDutyEvent({ ...(n.body as object), routing_key: 'x'.repeat(32) }), [])
+  }
+  t.match(formatExplanation(preview.json(), new Date(clock.now)), `incident: ${line}`)
+
   clock.now = ms('2026-11-26T21:00:00Z')
   t.same((await h.store.fireDueEscalations({ now: clock.now, limit: 10, isConfigured: () => true })).fired, [], 'acknowledged in time: no escalation')
   const resolved = { ...fixture('firing-two-critical.json'), status: 'resolved' } as Record<string, unknown>
@@ -130,4 +143,20 @@ t.test('escalation bodies: what breached, how late, who was primary, the runbook
       t.equal(validateSlackMessage(r.body), null)
     }
   }
+})
+
+t.test('the incident state line: acknowledged within or after the SLA, escalated, nothing to say', async (t) => {
+  const base: Incident = {
+    id: 1, receiver: 'r', groupKey: 'g', alertname: 'A', team: 't', title: 'A', dedupKey: 'd', priority: 'P0', state: 'triggered',
+    startedAt: '2026-11-26T14:00:00.000Z', triggeredAt: '2026-11-26T14:00:00.000Z', respondBy: '2026-11-26T14:05:00.000Z',
+    acknowledgedAt: null, acknowledgedBy: null, acknowledgedVia: null, resolvedAt: null, breached: false, breachedAt: null,
+    escalations: 0, escalateTo: [], nextEscalationAt: '2026-11-26T14:05:00.000Z'
+  }
+  t.equal(incidentStateLine(base, 'Engineering manager'), null, 'triggered within the deadline: nothing to say')
+  t.equal(incidentStateLine({ ...base, state: 'acknowledged', acknowledgedAt: '2026-11-26T14:02:00.000Z', acknowledgedBy: 'X', acknowledgedVia: 'pagerduty' }, 'Engineering manager'),
+    'Acknowledged by X via PagerDuty at 14:02 UTC — 2 min, within SLA')
+  t.equal(incidentStateLine({ ...base, state: 'acknowledged', acknowledgedAt: '2026-11-26T14:09:00.000Z', acknowledgedBy: 'X', acknowledgedVia: 'slack', breached: true, breachedAt: '2026-11-26T14:05:00.000Z' }, 'Engineering manager'),
+    'Acknowledged by X via Slack at 14:09 UTC — 9 min, SLA breached (deadline 14:05)')
+  t.equal(incidentStateLine({ ...base, breached: true, breachedAt: '2026-11-26T14:05:00.000Z', escalations: 1 }, 'Engineering manager'),
+    'Not acknowledged: escalated to Engineering manager at 14:05 UTC (deadline 14:05)')
 })

@@ -84,4 +84,10 @@ export function incidentStateLine (incident: Incident, escalationContact: string
   return null
 }
 
+/** The state line for a group's incident, with the escalation contact its lead alert names. */
+export function describeIncident (incident: Incident | null, group: EnrichedGroup): string | undefined {
+  if (incident === null) return undefined
+  return incidentStateLine(incident, viewGroup(group).lead?.escalation.escalation ?? 'the escalation contact') ?? undefined
+}
+
 const VIA = { pagerduty: 'PagerDuty', api: 'the API', slack: 'Slack' } as const

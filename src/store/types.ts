@@ -212,6 +212,8 @@ export interface Store {
   applyAcknowledgement: (req: AcknowledgementRequest, opts: AcknowledgeOptions) => Promise<AcknowledgementResult>
   listIncidents: (opts: { state?: IncidentState, priority?: PriorityName, limit: number, offset?: number }) => Promise<Incident[]>
   getIncident: (id: number) => Promise<IncidentWithTimeline | null>
+  // The group's latest incident (open, or the last resolved one), or null: what messages say of it.
+  findIncident: (receiver: string, groupKey: string) => Promise<Incident | null>
   incidentStats: (now: number) => Promise<IncidentStats>
   // Why the store cannot take writes now (the last failure, until a write the size of a
   // webhook's succeeds: an enqueue, a replay, housekeeping's probe), or null: /-/ready reports it.

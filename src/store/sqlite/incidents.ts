@@ -37,6 +37,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
   const q = {
     open: db.prepare("SELECT * FROM incidents WHERE receiver = ? AND group_key = ? AND state <> 'resolved'"),
     byId: db.prepare('SELECT * FROM incidents WHERE id = ?'),
+    latest: db.prepare('SELECT * FROM incidents WHERE receiver = ? AND group_key = ? ORDER BY id DESC LIMIT 1'),
     byDedupKey: db.prepare('SELECT * FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1'),
     insert: db.prepare(`INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
         triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, webhook, updated_at)
@@ -266,7 +267,12 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     return q.pruneIncidents.run(before).changes
   }
 
-  return { onWebhook, skipDeferred, fireDue, acknowledge, list, get, stats, prune }
+  function find (receiver: string, groupKey: string): Incident | null {
+    const r = row(q.latest, receiver, groupKey)
+    return r === undefined ? null : toIncident(r)
+  }
+
+  return { onWebhook, skipDeferred, fireDue, acknowledge, list, get, find, stats, prune }
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()

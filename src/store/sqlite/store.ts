@@ -325,6 +325,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     async getIncident (id) {
       return await read(() => incidents.get(id))
     },
+    async findIncident (receiver, groupKey) {
+      return await read(() => incidents.find(receiver, groupKey))
+    },
     async incidentStats (now) {
       return await read(() => incidents.stats(now))
     },
