@@ -5,6 +5,9 @@ import { renderIncidentDelivery } from '../src/incidents/render.js'
 import type { Incident, IncidentWithTimeline } from '../src/incidents/types.js'
 import { formatExplanation } from '../src/notify/explain-text.js'
 import { incidentStateLine } from '../src/incidents/render.js'
+import type { SendResult } from '../src/notify/result.js'
+import { createDispatcher } from '../src/outbox/dispatcher.js'
+import { createRateLimiter } from '../src/outbox/rate-limit.js'
 import { validatePagerDutyEvent } from './helpers/fake-pagerduty.js'
 import { validateSlackMessage } from './helpers/fake-slack.js'
 import { buildTestApp, fixture } from './helpers/app.js'
@@ -159,4 +162,29 @@ t.test('the incident state line: acknowledged within or after the SLA, escalated
     'Acknowledged by X via Slack at 14:09 UTC — 9 min, SLA breached (deadline 14:05)')
   t.equal(incidentStateLine({ ...base, breached: true, breachedAt: '2026-11-26T14:05:00.000Z', escalations: 1 }, 'Engineering manager'),
     'Not acknowledged: escalated to Engineering manager at 14:05 UTC (deadline 14:05)')
+})
+
+t.test('a held notification ages from its release: a failure on Monday is retried, not expired', async (t) => {
+  const friday = ms('2026-11-27T18:00:00Z')
+  const monday = ms('2026-11-30T09:00:00Z')
+  const clock = { now: friday }
+  const h = await buildTestApp({ now: () => new Date(clock.now) })
+  t.teardown(h.close)
+  await h.store.enqueue({
+    groupKey: 'g', receivedAt: friday, resolved: false,
+    plan: () => [{ destination: 'slack-alerts', type: 'slack', priority: 'P3', status: 'firing', idempotencyKey: 'held', body: '{}', notBefore: monday }]
+  })
+  const results: SendResult[] = [{ ok: false, retryable: true, reason: 'server_error', error: 'HTTP 503' }, { ok: true, status: 200 }]
+  const dispatcher = createDispatcher({ maxAgeMs: 24 * 3_600_000 }, {
+    store: h.store, limiter: createRateLimiter(() => null), send: async () => results.shift() ?? { ok: true, status: 200 },
+    now: () => clock.now, metrics: h.metrics, logger: { debug () {}, info () {}, warn () {}, error () {} }, random: () => 0
+  })
+  t.equal(await dispatcher.runOnce(), 0, 'held on Friday evening')
+  clock.now = monday
+  t.equal(await dispatcher.runOnce(), 1)
+  t.match(await h.store.get(1), { state: 'pending', lastReason: 'server_error', deferredUntil: monday }, 'retried, not expired after 63 h')
+  clock.now = monday + 60_000
+  t.equal(await dispatcher.runOnce(), 1)
+  t.match(await h.store.get(1), { state: 'sent' })
+  t.match(await h.metrics.registry.getSingleMetricAsString('alert_enricher_delivery_latency_seconds'), /delivery_latency_seconds_sum\{priority="P3"\} 60\n/, 'latency counted from the release')
 })

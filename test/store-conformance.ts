@@ -83,7 +83,7 @@ export function storeConformance (t: Test, factory: StoreFactory): void {
     t.strictSame(a, {
       id: r.inserted[0]?.id, destination: 'pagerduty', type: 'pagerduty', priority: 'P0', idempotencyKey: 'a', groupKey: 'g1',
       body: JSON.parse(big) as unknown, state: 'pending', attempts: 0, nextAttemptAt: T0, claimedUntil: null,
-      receivedAt: T0 - 500, createdAt: T0, updatedAt: T0, lastError: null, lastReason: null, sentAt: null
+      receivedAt: T0 - 500, createdAt: T0, updatedAt: T0, lastError: null, lastReason: null, sentAt: null, deferredUntil: null
     })
     t.match(b, { idempotencyKey: 'b', state: 'skipped', lastReason: 'not_configured', body: { summary: 'b' } })
     t.same(keys(await s.claim()), ['a'], 'a skipped row is never claimed')

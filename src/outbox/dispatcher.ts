@@ -67,6 +67,11 @@ export interface Dispatcher {
   stop: (opts?: { timeoutMs?: number }) => Promise<{ drained: boolean, inFlight: number }>
 }
 
+// A delivery held for business hours is due from its release, not from its webhook.
+function since (d: Delivery): number {
+  return Math.max(d.receivedAt, d.deferredUntil ?? 0)
+}
+
 function defaultSetTimer (fn: () => void, ms: number): Timer {
   const t = setTimeout(fn, ms)
   return { clear: () => { clearTimeout(t) } }
@@ -105,12 +110,12 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     if (result.ok) {
       if (lost(await store.markSent(d, now))) return
       metrics.notifications.inc({ destination, type, outcome: 'sent', reason: '' })
-      metrics.deliveryLatencySeconds.observe({ priority: d.priority }, Math.max(0, now - d.receivedAt) / 1000)
+      metrics.deliveryLatencySeconds.observe({ priority: d.priority }, Math.max(0, now - since(d)) / 1000)
       logger.debug({ ...log, status: result.status }, 'notification sent')
       return
     }
     const { reason, error } = result
-    const ageMs = now - d.receivedAt
+    const ageMs = now - since(d)
     if (!result.retryable || ageMs >= c.maxAgeMs) {
       const expired = result.retryable
       const why = expired ? `gave up after ${d.attempts} attempts over ${Math.round(ageMs / 60_000)} min; last: ${reason}: ${error}` : error

@@ -34,7 +34,8 @@ export const Delivery = Type.Object({
   updatedAt: Millis('row last changed'),
   lastError: Type.Union([Type.String(), Type.Null()], { description: 'secret-free' }),
   lastReason: Type.Union([FailureReason, Type.Null()]),
-  sentAt: NullableMillis('when the destination accepted it')
+  sentAt: NullableMillis('when the destination accepted it'),
+  deferredUntil: NullableMillis('held for business hours until then; its age and latency count from then')
 })
 export type Delivery = Static<typeof Delivery>
 

@@ -73,17 +73,17 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       ON CONFLICT (group_key, destination) DO UPDATE SET priority = MIN(priority, excluded.priority), updated_at = excluded.updated_at`),
     pagerDutyNotified: db.prepare("SELECT destination FROM group_notified WHERE group_key = ? AND type = 'pagerduty' ORDER BY destination").pluck(),
     deferredOfGroup: db.prepare(`SELECT id, destination, type, priority FROM deliveries
-      WHERE group_key = ? AND state = 'pending' AND deferred = 1`),
+      WHERE group_key = ? AND state = 'pending' AND deferred_until > ?`),
     skipDeferred: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
         last_error = 'the group resolved while this notification waited for business hours', updated_at = @now
-      WHERE group_key = @groupKey AND state = 'pending' AND deferred = 1`),
+      WHERE group_key = @groupKey AND state = 'pending' AND deferred_until > @now`),
     listAll: db.prepare('SELECT * FROM incidents ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByState: db.prepare('SELECT * FROM incidents WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByPriority: db.prepare('SELECT * FROM incidents WHERE priority = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByBoth: db.prepare('SELECT * FROM incidents WHERE state = ? AND priority = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     counts: db.prepare('SELECT state, priority, COUNT(*) AS n FROM incidents GROUP BY state, priority'),
     deferredCounts: db.prepare(`SELECT priority, COUNT(*) AS n FROM deliveries
-      WHERE state = 'pending' AND deferred = 1 AND next_attempt_at > ? GROUP BY priority`),
+      WHERE state = 'pending' AND deferred_until > ? GROUP BY priority`),
     pruneEvents: db.prepare(`DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents
       WHERE resolved_at IS NOT NULL AND resolved_at < ? LIMIT 1000)`),
     pruneIncidents: db.prepare(`DELETE FROM incidents WHERE id IN (SELECT id FROM incidents
@@ -118,7 +118,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
   const row = (stmt: { get: (...a: unknown[]) => unknown }, ...args: unknown[]): IncidentRow | undefined => stmt.get(...args) as IncidentRow | undefined
 
   function skipDeferred (groupKey: string, now: number): DeliveryRef[] {
-    const refs = (q.deferredOfGroup.all(groupKey) as Array<{ id: number, destination: string, type: DestinationType, priority: number }>)
+    const refs = (q.deferredOfGroup.all(groupKey, now) as Array<{ id: number, destination: string, type: DestinationType, priority: number }>)
       .map((r) => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
     if (refs.length > 0) q.skipDeferred.run({ groupKey, now })
     return refs

@@ -119,8 +119,8 @@ const MIGRATIONS: Migration[] = [
         kind TEXT NOT NULL,
         detail TEXT NOT NULL);
       CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
-      -- Held for business hours (next_attempt_at is the next business-hours start).
-      ALTER TABLE deliveries ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
+      -- Held for business hours until then (Unix ms; NULL: never held).
+      ALTER TABLE deliveries ADD COLUMN deferred_until INTEGER;
       -- A group's deliveries: deferred ones skipped on resolve, an incident's timeline.
       CREATE INDEX deliveries_by_group ON deliveries (group_key, id);`)
   }

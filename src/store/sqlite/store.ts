@@ -47,7 +47,7 @@ interface Row {
   id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
   group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
   claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
-  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null
+  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
 }
 interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
@@ -81,9 +81,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     takeKey: db.prepare(`INSERT INTO idempotency_keys (key, expires_at) VALUES (@key, @expiresAt)
       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= @now`),
     insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred)
+        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred_until)
       VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, @nextAttemptAt, @receivedAt, @now, @now,
-        @lastReason, @deferred)`),
+        @lastReason, @deferredUntil)`),
     // Two statements, not UPDATE … RETURNING: SQLite's RETURNING scanned the table here.
     olderPending: db.prepare(`SELECT id, destination, type, priority FROM deliveries
       WHERE destination = @destination AND group_key = @groupKey AND state = 'pending' AND id < @id`),
@@ -135,7 +135,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   }
 
   const insertDelivery = (r: Parameters<Parameters<typeof createIncidentSteps>[1]['insertDelivery']>[0]): number =>
-    Number(q.insert.run({ ...r, nextAttemptAt: r.now, deferred: 0 }).lastInsertRowid)
+    Number(q.insert.run({ ...r, nextAttemptAt: r.now, deferredUntil: null }).lastInsertRowid)
   const takeKey = (key: string, expiresAt: number, now: number): boolean => q.takeKey.run({ key, expiresAt, now }).changes === 1
   const incidents = createIncidentSteps(db, { insertDelivery, takeKey })
 
@@ -193,7 +193,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     updatedAt: r.updated_at,
     lastError: r.last_error,
     lastReason: r.last_reason,
-    sentAt: r.sent_at
+    sentAt: r.sent_at,
+    deferredUntil: r.deferred_until
   })
   const claimOf = (d: Delivery): { id: number, attempts: number } => ({ id: d.id, attempts: d.attempts })
   const marked = (changes: number): MarkResult => changes === 1 ? 'done' : 'lost_claim'
@@ -219,7 +220,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
       const row = {
         ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, nextAttemptAt: deferred ? item.notBefore : now,
-        deferred: deferred ? 1 : 0, lastReason: held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
+        deferredUntil: deferred ? item.notBefore : null, lastReason: held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
       }
       const id = Number(q.insert.run(row).lastInsertRowid)
       const inserted = { id, destination: item.destination, type: item.type, priority: item.priority }
