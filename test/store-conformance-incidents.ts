@@ -190,5 +190,14 @@ export function incidentConformance (t: Test, factory: StoreFactory): void {
     const stats = await s.store.incidentStats(s.clock.now)
     t.same(stats.incidents.P0, { triggered: 1, acknowledged: 0, resolved: 0 })
     t.same(stats.incidents.P2, { triggered: 0, acknowledged: 1, resolved: 0 })
+    await s.webhook('b', raised(s.clock.now + MIN))
+    await s.webhook('a', { kind: 'resolve' }, { resolved: true })
+    const moved = await s.store.incidentStats(s.clock.now)
+    t.same(moved.incidents.P0, { triggered: 0, acknowledged: 1, resolved: 1 }, 'a raise and a resolve move the counts')
+    t.same(moved.incidents.P2, { triggered: 0, acknowledged: 0, resolved: 0 })
+    s.clock.now += 10 * MIN
+    await s.store.housekeeping(s.clock.now, s.clock.now - MIN)
+    t.same((await s.store.incidentStats(s.clock.now)).incidents.P0, { triggered: 0, acknowledged: 1, resolved: 0 }, 'housekeeping removed the resolved one')
+    t.same(await s.store.listIncidents({ state: 'resolved', limit: 10 }), [])
   })
 }

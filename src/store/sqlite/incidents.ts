@@ -81,7 +81,8 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     listByState: db.prepare('SELECT * FROM incidents WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByPriority: db.prepare('SELECT * FROM incidents WHERE priority = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByBoth: db.prepare('SELECT * FROM incidents WHERE state = ? AND priority = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
-    counts: db.prepare('SELECT state, priority, COUNT(*) AS n FROM incidents GROUP BY state, priority'),
+    counts: db.prepare('SELECT state, priority, n FROM incident_counts'),
+    anyDue: db.prepare('SELECT 1 FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= ? LIMIT 1').pluck(),
     deferredCounts: db.prepare(`SELECT priority, COUNT(*) AS n FROM deliveries
       WHERE state = 'pending' AND deferred_until > ? GROUP BY priority`),
     pruneEvents: db.prepare(`DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents
@@ -272,7 +273,12 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     return r === undefined ? null : toIncident(r)
   }
 
-  return { onWebhook, skipDeferred, fireDue, acknowledge, list, get, find, stats, prune }
+  // Read-only: whether a timer is due, and the earliest armed one (an idle poll writes nothing).
+  function peekDue (now: number): { due: boolean, nextDueAt: number | null } {
+    return { due: q.anyDue.get(now) !== undefined, nextDueAt: (q.nextDue.get() as number | null) ?? null }
+  }
+
+  return { onWebhook, skipDeferred, fireDue, peekDue, acknowledge, list, get, find, stats, prune }
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()

@@ -315,6 +315,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       })
     },
     async fireDueEscalations (req) {
+      const peek = await read(() => incidents.peekDue(req.now))
+      if (!peek.due) return { fired: [], nextDueAt: peek.nextDueAt }
       return await write('escalate', () => incidents.fireDue(req, req.now + cfg.idempotencyWindowMs))
     },
     async applyAcknowledgement (req, opts) {
