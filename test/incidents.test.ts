@@ -188,3 +188,19 @@ t.test('a held notification ages from its release: a failure on Monday is retrie
   t.match(await h.store.get(1), { state: 'sent' })
   t.match(await h.metrics.registry.getSingleMetricAsString('alert_enricher_delivery_latency_seconds'), /delivery_latency_seconds_sum\{priority="P3"\} 60\n/, 'latency counted from the release')
 })
+
+t.test('an escalation whose group webhook is gone still says what breached, and the fakes accept it', async (t) => {
+  const h = await buildTestApp()
+  t.teardown(h.close)
+  const catalog = h.catalog.current()
+  const body = { escalation: { incidentId: 3, number: 2, priority: 'P0', respondBy: ms('2026-11-26T20:15:00Z'), firedAt: ms('2026-11-26T20:30:00Z'), title: 'HighErrorRate: errors', receiver: 'enricher', groupKey: 'g' }, webhook: null }
+  for (const name of ['pagerduty-escalation', 'slack-incident-response']) {
+    const config = catalog.doc.destinations[name]
+    if (config === undefined) throw new Error(name)
+    const r = renderIncidentDelivery(body, { name, config }, catalog, new Date(ms('2026-11-26T20:30:00Z')))
+    if (r.kind !== 'rendered') throw new Error(JSON.stringify(r))
+    t.match(JSON.stringify(r.body), /HighErrorRate: errors \(P0\) not acknowledged by the deadline 2026-11-26 20:15 UTC, 15 min late; primary On-call engineer; escalated to Engineering manager/)
+    if (config.type === 'pagerduty') t.same(validatePagerDutyEvent({ ...r.body, routing_key: 'x'.repeat(32) }), [])
+    else t.equal(validateSlackMessage(r.body), null)
+  }
+})

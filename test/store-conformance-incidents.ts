@@ -10,7 +10,6 @@ const T0 = 1_700_000_000_000
 const MIN = 60_000
 const WINDOW = 60_000
 const ESCALATE = [{ destination: 'pagerduty-escalation', type: 'pagerduty' as const }, { destination: 'slack-incident-response', type: 'slack' as const }]
-const WEBHOOK = JSON.stringify({ alerts: null, payload: { note: 'a queued webhook' } })
 
 function raised (respondBy: number): IncidentChange {
   const { dedupKey: _d, title: _t, kind: _k, ...lead } = opened()
@@ -20,7 +19,7 @@ function raised (respondBy: number): IncidentChange {
 function opened (over: Partial<Extract<IncidentChange, { kind: 'open' }>> = {}): Extract<IncidentChange, { kind: 'open' }> {
   return {
     kind: 'open', dedupKey: 'dk-g', title: 'HighErrorRate: errors', priority: 'P0', respondBy: T0 + 5 * MIN,
-    alertname: 'HighErrorRate', team: 'platform', escalation: { escalateTo: ESCALATE, repeatEveryMs: 15 * MIN }, webhook: WEBHOOK, ...over
+    alertname: 'HighErrorRate', team: 'platform', escalation: { escalateTo: ESCALATE, repeatEveryMs: 15 * MIN }, ...over
   }
 }
 
@@ -76,7 +75,7 @@ export function incidentConformance (t: Test, factory: StoreFactory): void {
 
   t.test('escalation: exactly one at respondBy, then repeats up to the bound, each an outbox delivery', async (t) => {
     const s = await open(t, factory)
-    const id = await s.webhook('g', opened())
+    const id = await s.webhook('g', opened(), { items: [{ destination: 'pagerduty', type: 'pagerduty', priority: 'P0', status: 'firing', idempotencyKey: 'trigger', body: JSON.stringify({ alerts: [0], payload: { note: 'a queued webhook' } }) }] })
     s.clock.now = T0 + 5 * MIN - 1
     t.same((await s.fire()).fired, [], 'nothing before the deadline')
     t.equal((await s.fire()).nextDueAt, T0 + 5 * MIN, 'the next timer is reported')
@@ -86,12 +85,12 @@ export function incidentConformance (t: Test, factory: StoreFactory): void {
     t.same(first.fired[0]?.deliveries.map((d) => [d.destination, d.state]), [['pagerduty-escalation', 'pending'], ['slack-incident-response', 'pending']])
     t.equal(first.nextDueAt, T0 + 20 * MIN)
     t.same((await s.fire()).fired, [], 'fired once')
-    const claimed = await s.store.claim({ now: s.clock.now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })
+    const claimed = (await s.store.claim({ now: s.clock.now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })).filter((d) => d.idempotencyKey !== 'trigger')
     t.same(claimed.map((d) => [d.destination, d.idempotencyKey]), [
       ['pagerduty-escalation', `incident:${id}:escalation:1:pagerduty-escalation`],
       ['slack-incident-response', `incident:${id}:escalation:1:slack-incident-response`]
     ])
-    t.match(claimed[0]?.body, { escalation: { incidentId: id, number: 1, priority: 'P0', respondBy: T0 + 5 * MIN }, webhook: { payload: { note: 'a queued webhook' } } })
+    t.match(claimed[0]?.body, { escalation: { incidentId: id, number: 1, priority: 'P0', respondBy: T0 + 5 * MIN, title: 'HighErrorRate: errors' }, webhook: { alerts: null, payload: { note: 'a queued webhook' } } }, 'the group\'s latest queued webhook, whole')
     const numbers: number[] = []
     for (let i = 0; i < 6; i++) {
       s.clock.now += 15 * MIN

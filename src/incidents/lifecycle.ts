@@ -3,7 +3,7 @@ import type { Catalog } from '../config/catalog.js'
 import { highestPriority, priorityRank, type CatalogEntry, type PriorityName } from '../config/catalog-schema.js'
 import { classifyAlert } from '../enrich/enrich.js'
 import { businessHoursRelease, computeSla, parseIsoDuration } from '../enrich/sla.js'
-import { queuedWebhookJson, type ClassifiedWebhook } from '../outbox/queued-webhook.js'
+import type { ClassifiedWebhook } from '../outbox/queued-webhook.js'
 import { sha256Hex } from '../sha256.js'
 import { nonEmpty } from '../text.js'
 import type { EnqueueItem, EscalationPlan, IncidentChange } from '../store/types.js'
@@ -17,7 +17,7 @@ import type { Incident } from './types.js'
 //   group resolved (or resolved in PagerDuty) ──▶ resolved; the next firing opens a new one
 
 export function decideIncident (
-  open: Incident | null, payload: WebhookPayload, receivedJson: string, classified: ClassifiedWebhook, catalog: Catalog, receivedAt: number
+  open: Incident | null, payload: WebhookPayload, classified: ClassifiedWebhook, catalog: Catalog, receivedAt: number
 ): IncidentChange | null {
   if (payload.status === 'resolved') return open === null ? null : { kind: 'resolve' }
   // Alerts meant for no human (severity `ignore`) open nothing.
@@ -31,8 +31,7 @@ export function decideIncident (
   const lead = {
     alertname: leadAlert?.labels.alertname ?? 'alert',
     team: entry?.team ?? nonEmpty(leadAlert?.labels.team) ?? catalog.doc.defaults.team,
-    escalation: escalationPlan(catalog, priority, entry),
-    webhook: queuedWebhookJson(null, receivedJson)
+    escalation: escalationPlan(catalog, priority, entry)
   }
   if (open !== null) {
     // A raise re-computes the deadline from the raise (the store keeps the sooner one).

@@ -3,7 +3,8 @@ import type { Catalog } from '../config/catalog.js'
 import type { Destination } from '../config/catalog-schema.js'
 import type { EnrichedGroup } from '../enrich/types.js'
 import { formatUtc, viewGroup } from '../notify/group-view.js'
-import { renderPagerDutyEvent, type PagerDutyEvent } from '../notify/pagerduty/render.js'
+import { renderPagerDutyEvent, SEVERITY_BY_PRIORITY, type PagerDutyEvent } from '../notify/pagerduty/render.js'
+import { sha256Hex } from '../sha256.js'
 import { renderSlackMessage, type SlackMessage } from '../notify/slack/render.js'
 import { escapeTruncate, oneLine, truncate } from '../notify/text.js'
 import { enrichQueuedWebhook } from '../outbox/queued-webhook.js'
@@ -30,8 +31,8 @@ export function renderIncidentDelivery (body: unknown, dest: { name: string, con
   }
   if (!escalationBody.Check(body)) return { kind: 'not_incident' }
   const e = body.escalation
-  const group = enrichQueuedWebhook(body.webhook, e.firedAt, catalog)
-  if (group === undefined) return { kind: 'invalid', error: `escalation of incident ${e.incidentId} holds no queued webhook` }
+  const group = body.webhook === null ? undefined : enrichQueuedWebhook(body.webhook, e.firedAt, catalog)
+  if (group === undefined) return { kind: 'rendered', body: renderBare(e, dest, catalog, now) }
   const line = escalationLine(group, e, now)
   if (dest.config.type === 'slack') {
     const message = renderSlackMessage(group, { name: dest.name, channel: dest.config.channel }, { now })
@@ -48,6 +49,31 @@ export function renderIncidentDelivery (body: unknown, dest: { name: string, con
   return { kind: 'rendered', body: event }
 }
 
+// Without the group's webhook (housekeeping removed it): what the incident itself knows.
+function renderBare (e: EscalationBody['escalation'], dest: { name: string, config: Destination }, catalog: Catalog, now: Date): SlackMessage | PagerDutyEvent {
+  const policy = catalog.doc.priorities[e.priority]
+  const line = `${e.title} (${e.priority}) not acknowledged by the deadline ${formatUtc(new Date(e.respondBy))}, ${lateBy(now.getTime() - e.respondBy)} late; primary ${policy.primary}; escalated to ${policy.escalation}`
+  const header = `🚨 ESCALATION${e.number > 1 ? ` #${e.number}` : ''} ${e.priority}: not acknowledged`
+  if (dest.config.type === 'slack') {
+    return { text: escapeTruncate(`${header} — ${line}`, 1000), blocks: [{ type: 'section', text: { type: 'mrkdwn', text: escapeTruncate(line, 3000) } }] }
+  }
+  return {
+    event_action: 'trigger',
+    dedup_key: sha256Hex(e.groupKey),
+    payload: {
+      summary: truncate(oneLine(`[${e.priority}] ESCALATION: ${line}`), 1024),
+      source: truncate(e.receiver === '' ? 'alert-enricher' : e.receiver, 1024),
+      severity: SEVERITY_BY_PRIORITY[e.priority],
+      timestamp: now.toISOString(),
+      custom_details: { escalation: { incident: e.incidentId, number: e.number, deadline: new Date(e.respondBy).toISOString() } }
+    },
+    links: [],
+    client: 'alert-enricher'
+  }
+}
+
+const lateBy = (ms: number): string => ms < 60_000 ? 'under 1 min' : formatSpan(ms)
+
 // "HighErrorRate (P0) not acknowledged by the deadline 14:05 UTC, 3 min late; primary
 // On-call engineer; escalated to Engineering manager. Runbook: …"
 export function escalationLine (group: EnrichedGroup, e: EscalationBody['escalation'], now: Date): string {
@@ -55,7 +81,7 @@ export function escalationLine (group: EnrichedGroup, e: EscalationBody['escalat
   const lead = view.lead
   const late = now.getTime() - e.respondBy
   const parts = [
-    `${view.names.join(', ')} (${e.priority}) not acknowledged by the deadline ${formatUtc(new Date(e.respondBy))}, ${late < 60_000 ? 'under 1 min' : formatSpan(late)} late`
+    `${view.names.join(', ')} (${e.priority}) not acknowledged by the deadline ${formatUtc(new Date(e.respondBy))}, ${lateBy(late)} late`
   ]
   if (lead !== undefined) {
     parts.push(`primary ${lead.escalation.primary}; escalated to ${lead.escalation.escalation}`)

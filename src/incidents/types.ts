@@ -91,17 +91,21 @@ export type AcknowledgementResult = Static<typeof AcknowledgementResult>
 export type ApplyAcknowledgement = (req: AcknowledgementRequest) => Promise<AcknowledgementResult>
 
 // Bodies of the deliveries an incident makes (the outbox stores them next to queued webhooks).
-// An escalation carries the webhook that opened (or last raised) the incident, so the message
-// is rendered like any other from the catalog in force at send time.
+// An escalation carries the group's latest queued webhook, so the message is rendered like any
+// other from the catalog in force at send time; without one (removed by housekeeping) it says
+// what the incident itself knows.
 export const EscalationBody = Type.Object({
   escalation: Type.Object({
     incidentId: Type.Integer(),
     number: Type.Integer({ minimum: 1 }),
     priority: PriorityName,
     respondBy: Type.Integer(),
-    firedAt: Type.Integer()
+    firedAt: Type.Integer(),
+    title: Type.String(),
+    receiver: Type.String(),
+    groupKey: Type.String()
   }),
-  webhook: Type.Unknown({ description: 'a QueuedWebhook' })
+  webhook: Type.Union([Type.Unknown({ description: 'a QueuedWebhook' }), Type.Null()])
 })
 export type EscalationBody = Static<typeof EscalationBody>
 

@@ -31,7 +31,7 @@ export function createIntake (deps: IntakeDeps): Intake {
       resolved: payload.status === 'resolved',
       plan: (notified) => withDeferral(queueWebhook(payload, receivedJson, classified, catalog, notified), catalog, receivedAt)
         .map((n) => isConfigured(n.destination) ? n : { ...n, skip: true }),
-      incident: { receiver: payload.receiver, decide: (open) => decideIncident(open, payload, receivedJson, classified, catalog, receivedAt) },
+      incident: { receiver: payload.receiver, decide: (open) => decideIncident(open, payload, classified, catalog, receivedAt) },
       // A page is claimed and sent while its rows are synced; the 2xx still waits for the sync.
       onCommitted: deps.wakeDispatcher
     })

@@ -68,7 +68,7 @@ export type IncidentChange =
   | { kind: 'resolve' }
 
 // The leading alert and what a breach does, from the webhook that opened or raised it.
-export interface IncidentLead { alertname: string, team: string, escalation: EscalationPlan, webhook: string }
+export interface IncidentLead { alertname: string, team: string, escalation: EscalationPlan }
 
 // Resolved from the catalog when the incident opens or rises, so a timer fires without it.
 export interface EscalationPlan { escalateTo: EscalationTarget[], repeatEveryMs: number | null }

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3'
 import { MAX_ESCALATION_REPEATS, priorityRank, PRIORITIES } from '../../config/catalog-schema.js'
 import type { DestinationType } from '../../enrich/types.js'
+import { sha256Hex } from '../../sha256.js'
 import type {
   AcknowledgementRequest, AcknowledgementResult, EscalationTarget, Incident, IncidentEvent, IncidentEventKind,
   IncidentState, IncidentWithTimeline
@@ -20,7 +21,7 @@ interface IncidentRow {
   opened_at: number, triggered_at: number, respond_by: number, acknowledged_by: string | null,
   acknowledged_via: Incident['acknowledgedVia'], acknowledged_at: number | null, breached_at: number | null,
   escalations: number, repeats_left: number, escalate_to: string, repeat_every_ms: number | null,
-  next_escalation_at: number | null, webhook: string, resolved_at: number | null, updated_at: number
+  next_escalation_at: number | null, resolved_at: number | null, updated_at: number
 }
 
 // Deliveries an incident makes are their own group in the outbox: an escalation or an
@@ -37,16 +38,18 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
   const q = {
     open: db.prepare("SELECT * FROM incidents WHERE receiver = ? AND group_key = ? AND state <> 'resolved'"),
     byId: db.prepare('SELECT * FROM incidents WHERE id = ?'),
-    latest: db.prepare('SELECT * FROM incidents WHERE receiver = ? AND group_key = ? ORDER BY id DESC LIMIT 1'),
+    latest: db.prepare('SELECT * FROM incidents WHERE dedup_key = ? AND receiver = ? AND group_key = ? ORDER BY id DESC LIMIT 1'),
+    // The group's latest queued webhook: what an escalation renders (the incident keeps no copy).
+    lastBody: db.prepare('SELECT body FROM deliveries WHERE group_key = ? ORDER BY id DESC LIMIT 1').pluck(),
     byDedupKey: db.prepare('SELECT * FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1'),
     insert: db.prepare(`INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
-        triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, webhook, updated_at)
+        triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, updated_at)
       VALUES (@receiver, @groupKey, @dedupKey, @alertname, @team, @title, @priority, 'triggered', @now, @now, @respondBy, @repeats,
-        @escalateTo, @repeatEveryMs, @respondBy, @webhook, @now)`),
+        @escalateTo, @repeatEveryMs, @respondBy, @now)`),
     // The clock re-runs from the raise only if that is sooner; an armed timer moves with it.
     raise: db.prepare(`UPDATE incidents SET priority = @priority, respond_by = MIN(respond_by, @respondBy),
         alertname = @alertname, team = @team,
-        escalate_to = @escalateTo, repeat_every_ms = @repeatEveryMs, webhook = @webhook, updated_at = @now,
+        escalate_to = @escalateTo, repeat_every_ms = @repeatEveryMs, updated_at = @now,
         next_escalation_at = CASE WHEN state = 'triggered' THEN MIN(COALESCE(next_escalation_at, @respondBy), @respondBy) END,
         repeats_left = CASE WHEN state = 'triggered' THEN @repeats ELSE repeats_left END
       WHERE id = @id`),
@@ -135,7 +138,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
         receiver: intake.receiver, groupKey, dedupKey: change.dedupKey, alertname: change.alertname, team: change.team,
         title: change.title, priority: priorityRank(change.priority),
         now, respondBy: change.respondBy, repeats: MAX_ESCALATION_REPEATS, escalateTo: JSON.stringify(change.escalation.escalateTo),
-        repeatEveryMs: change.escalation.repeatEveryMs, webhook: change.webhook
+        repeatEveryMs: change.escalation.repeatEveryMs
       }).lastInsertRowid)
       event(id, now, 'opened', `opened at ${change.priority}; respond by ${utc(change.respondBy)}`)
       return { id, change: 'open' }
@@ -144,7 +147,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     if (change.kind === 'raise') {
       q.raise.run({
         id: open.id, priority: priorityRank(change.priority), respondBy: change.respondBy, alertname: change.alertname, team: change.team, escalateTo: JSON.stringify(change.escalation.escalateTo),
-        repeatEveryMs: change.escalation.repeatEveryMs, webhook: change.webhook, now, repeats: MAX_ESCALATION_REPEATS
+        repeatEveryMs: change.escalation.repeatEveryMs, now, repeats: MAX_ESCALATION_REPEATS
       })
       event(open.id, now, 'priority_raised', `priority raised from ${priorityFromRank(open.priority)} to ${change.priority}; respond by ${utc(Math.min(open.respond_by, change.respondBy))}`)
       return { id: open.id, change: 'raise' }
@@ -163,7 +166,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       const breach = r.breached_at === null
       const priority = priorityFromRank(r.priority)
       if (breach) event(r.id, dueAt, 'breached', `not acknowledged by the deadline ${utc(r.respond_by)}`)
-      const body = `{"escalation":${JSON.stringify({ incidentId: r.id, number, priority, respondBy: r.respond_by, firedAt: now })},"webhook":${r.webhook}}`
+      const body = JSON.stringify({ escalation: { incidentId: r.id, number, priority, respondBy: r.respond_by, firedAt: now, title: r.title, receiver: r.receiver, groupKey: r.group_key }, webhook: lastWebhook(r.group_key) })
       const deliveries: FiredEscalation['deliveries'] = []
       for (const t of JSON.parse(r.escalate_to) as EscalationTarget[]) {
         const idempotencyKey = `${incidentGroupKey(r.id)}:escalation:${number}:${t.destination}`
@@ -268,8 +271,16 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     return q.pruneIncidents.run(before).changes
   }
 
+  // The whole group as last queued ({alerts: null, payload}), or null once housekeeping removed it.
+  function lastWebhook (groupKey: string): unknown {
+    const body = q.lastBody.get(groupKey) as string | undefined
+    if (body === undefined) return null
+    const queued = JSON.parse(body) as { payload?: unknown }
+    return queued.payload === undefined ? null : { alerts: null, payload: queued.payload }
+  }
+
   function find (receiver: string, groupKey: string): Incident | null {
-    const r = row(q.latest, receiver, groupKey)
+    const r = row(q.latest, sha256Hex(groupKey), receiver, groupKey)
     return r === undefined ? null : toIncident(r)
   }
 

@@ -101,12 +101,9 @@ const MIGRATIONS: Migration[] = [
         repeat_every_ms INTEGER,
         -- Armed only while triggered: the escalation timer.
         next_escalation_at INTEGER,
-        -- The queued webhook that opened (or last raised) it: what an escalation renders.
-        webhook TEXT NOT NULL,
         resolved_at INTEGER,
         updated_at INTEGER NOT NULL);
       CREATE UNIQUE INDEX incidents_open ON incidents (receiver, group_key) WHERE state <> 'resolved';
-      CREATE INDEX incidents_group ON incidents (receiver, group_key, id);
       -- Due timers in order; only armed ones are in it, so 10,000 quiet incidents cost nothing.
       CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalation_at IS NOT NULL;
       CREATE INDEX incidents_dedup ON incidents (dedup_key, id);
