@@ -39,8 +39,10 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     open: db.prepare("SELECT * FROM incidents WHERE receiver = ? AND group_key = ? AND state <> 'resolved'"),
     byId: db.prepare('SELECT * FROM incidents WHERE id = ?'),
     latest: db.prepare('SELECT * FROM incidents WHERE dedup_key = ? AND receiver = ? AND group_key = ? ORDER BY id DESC LIMIT 1'),
-    // The group's latest queued webhook: what an escalation renders (the incident keeps no copy).
-    lastBody: db.prepare('SELECT body FROM deliveries WHERE group_key = ? ORDER BY id DESC LIMIT 1').pluck(),
+    // The group's latest queued webhook to a destination told of it: what an escalation renders
+    // (the incident keeps no copy).
+    lastBody: db.prepare(`SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.destination = n.destination AND d.group_key = n.group_key
+      WHERE n.group_key = ? ORDER BY d.id DESC LIMIT 1`).pluck(),
     byDedupKey: db.prepare('SELECT * FROM incidents WHERE dedup_key = ? ORDER BY id DESC LIMIT 1'),
     insert: db.prepare(`INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
         triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, updated_at)
@@ -63,8 +65,10 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     event: db.prepare('INSERT INTO incident_events (incident_id, at, kind, detail) VALUES (?, ?, ?, ?)'),
     events: db.prepare('SELECT at, kind AS event, detail FROM incident_events WHERE incident_id = ? ORDER BY at, id'),
     // The group's sent notifications while the incident was open, and the incident's own.
+    // Sent rows since the incident opened (deliveries_state_updated: a sent row's updated_at is
+    // its sent_at), then the group's: an admin read, bounded by the retention.
     notified: db.prepare(`SELECT destination, sent_at AS at FROM deliveries
-      WHERE group_key IN (@groupKey, @own) AND state = 'sent' AND sent_at >= @from AND sent_at <= @to ORDER BY sent_at, id`),
+      WHERE state = 'sent' AND updated_at >= @from AND group_key IN (@groupKey, @own) AND sent_at <= @to ORDER BY sent_at, id`),
     due: db.prepare(`SELECT * FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= @now
       ORDER BY next_escalation_at LIMIT @limit`),
     nextDue: db.prepare('SELECT MIN(next_escalation_at) FROM incidents WHERE next_escalation_at IS NOT NULL').pluck(),
@@ -76,10 +80,10 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       ON CONFLICT (group_key, destination) DO UPDATE SET priority = MIN(priority, excluded.priority), updated_at = excluded.updated_at`),
     pagerDutyNotified: db.prepare("SELECT destination FROM group_notified WHERE group_key = ? AND type = 'pagerduty' ORDER BY destination").pluck(),
     deferredOfGroup: db.prepare(`SELECT id, destination, type, priority FROM deliveries
-      WHERE group_key = ? AND state = 'pending' AND deferred_until > ?`),
+      WHERE group_key = ? AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > ?`),
     skipDeferred: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
         last_error = 'the group resolved while this notification waited for business hours', updated_at = @now
-      WHERE group_key = @groupKey AND state = 'pending' AND deferred_until > @now`),
+      WHERE group_key = @groupKey AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > @now`),
     listAll: db.prepare('SELECT * FROM incidents ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByState: db.prepare('SELECT * FROM incidents WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
     listByPriority: db.prepare('SELECT * FROM incidents WHERE priority = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
@@ -87,7 +91,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     counts: db.prepare('SELECT state, priority, n FROM incident_counts'),
     anyDue: db.prepare('SELECT 1 FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= ? LIMIT 1').pluck(),
     deferredCounts: db.prepare(`SELECT priority, COUNT(*) AS n FROM deliveries
-      WHERE state = 'pending' AND deferred_until > ? GROUP BY priority`),
+      WHERE deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > ? GROUP BY priority`),
     pruneEvents: db.prepare(`DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents
       WHERE resolved_at IS NOT NULL AND resolved_at < ? LIMIT 1000)`),
     pruneIncidents: db.prepare(`DELETE FROM incidents WHERE id IN (SELECT id FROM incidents
@@ -140,7 +144,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
         now, respondBy: change.respondBy, repeats: MAX_ESCALATION_REPEATS, escalateTo: JSON.stringify(change.escalation.escalateTo),
         repeatEveryMs: change.escalation.repeatEveryMs
       }).lastInsertRowid)
-      event(id, now, 'opened', `opened at ${change.priority}; respond by ${utc(change.respondBy)}`)
+      // Its 'opened' timeline event is the row itself (see get): one insert fewer per new group.
       return { id, change: 'open' }
     }
     if (open === undefined) return undefined
@@ -250,7 +254,8 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     const events = q.events.all(id) as Stored[]
     const notified = (q.notified.all({ groupKey: r.group_key, own: incidentGroupKey(id), from: r.opened_at, to: r.resolved_at ?? Number.MAX_SAFE_INTEGER }) as Array<{ destination: string, at: number }>)
       .map((n): Stored => ({ at: n.at, event: 'notified', detail: `notified ${n.destination}` }))
-    const timeline = [...events, ...notified].sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: iso(e.at) }))
+    const opened: Stored = { at: r.opened_at, event: 'opened', detail: 'opened by the group\'s first firing webhook' }
+    const timeline = [opened, ...events, ...notified].sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: iso(e.at) }))
     return { ...toIncident(r), timeline }
   }
 

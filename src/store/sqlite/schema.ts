@@ -135,8 +135,8 @@ const MIGRATIONS: Migration[] = [
       END;
       -- Held for business hours until then (Unix ms; NULL: never held).
       ALTER TABLE deliveries ADD COLUMN deferred_until INTEGER;
-      -- A group's deliveries: deferred ones skipped on resolve, an incident's timeline.
-      CREATE INDEX deliveries_by_group ON deliveries (group_key, id);`)
+      -- A group's held deliveries, skipped when it resolves; only held rows are in it.
+      CREATE INDEX deliveries_deferred ON deliveries (group_key) WHERE deferred_until IS NOT NULL;`)
   }
 ]
 
