@@ -44,8 +44,20 @@ export function decideIncident (
   return { kind: 'open', dedupKey: sha256Hex(payload.groupKey), title, priority, respondBy: respondBy(catalog, priority, earliest), ...lead }
 }
 
+// Per catalog (immutable once loaded) and priority/entry: a memo, forgotten with its catalog.
+const plans = new WeakMap<Catalog, Map<string, EscalationPlan>>()
+
 // An entry's escalateTo / repeatEscalationEvery override its priority's.
 export function escalationPlan (catalog: Catalog, priority: PriorityName, entry: CatalogEntry | undefined): EscalationPlan {
+  let memo = plans.get(catalog)
+  if (memo === undefined) plans.set(catalog, memo = new Map())
+  const key = `${priority}|${entry?.id ?? ''}`
+  let plan = memo.get(key)
+  if (plan === undefined) memo.set(key, plan = planFor(catalog, priority, entry))
+  return plan
+}
+
+function planFor (catalog: Catalog, priority: PriorityName, entry: CatalogEntry | undefined): EscalationPlan {
   const policy = catalog.doc.priorities[priority]
   const names = entry?.escalateTo ?? policy.escalateTo ?? []
   const escalateTo = names.flatMap((destination) => {

@@ -107,7 +107,6 @@ const MIGRATIONS: Migration[] = [
       -- Due timers in order; only armed ones are in it, so 10,000 quiet incidents cost nothing.
       CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalation_at IS NOT NULL;
       CREATE INDEX incidents_dedup ON incidents (dedup_key, id);
-      CREATE INDEX incidents_listing ON incidents (state, priority, id);
       CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE resolved_at IS NOT NULL;
       CREATE TABLE incident_events (
         id INTEGER PRIMARY KEY,
