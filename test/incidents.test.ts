@@ -5,6 +5,7 @@ import { renderIncidentDelivery } from '../src/incidents/render.js'
 import type { Incident, IncidentWithTimeline } from '../src/incidents/types.js'
 import { formatExplanation } from '../src/notify/explain-text.js'
 import { incidentStateLine } from '../src/incidents/render.js'
+import { createAcknowledger } from '../src/incidents/acknowledge.js'
 import type { SendResult } from '../src/notify/result.js'
 import { createDispatcher } from '../src/outbox/dispatcher.js'
 import { createRateLimiter } from '../src/outbox/rate-limit.js'
@@ -44,6 +45,9 @@ t.test('deferral: a P3 firing Friday 18:00 is held until Monday 09:00; resolved 
   const [held] = await h.store.list({ limit: 10 })
   t.match(held, { destination: 'slack-alerts', state: 'pending', nextAttemptAt: ms('2026-11-30T09:00:00Z') })
   t.equal((await h.store.claim({ now: ms('2026-11-30T08:59:59Z'), limit: 10, leaseMs: 1000, excludeDestinations: [], admit: () => true })).length, 0, 'held until Monday 09:00')
+  const [opened] = await h.store.listIncidents({ limit: 1 })
+  t.match(opened, { priority: 'P3', respondBy: '2026-11-30T17:00:00.000Z' }, 'P3: by the end of the next business day (Monday)')
+  t.match((await h.store.getIncident(opened?.id ?? 0))?.timeline, [{ event: 'opened' }, { event: 'deferred', detail: 'held for business hours: slack-alerts at 2026-11-30 09:00 UTC' }])
 
   clock.now = ms('2026-11-28T10:00:00Z')
   const resolved = { ...p3, status: 'resolved', alerts: p3.alerts.map((a) => ({ ...a, status: 'resolved', endsAt: '2026-11-28T09:59:00Z' })) }
@@ -203,4 +207,21 @@ t.test('an escalation whose group webhook is gone still says what breached, and 
     if (config.type === 'pagerduty') t.same(validatePagerDutyEvent({ ...r.body, routing_key: 'x'.repeat(32) }), [])
     else t.equal(validateSlackMessage(r.body), null)
   }
+})
+
+t.test('unacknowledged on a Friday afternoon: the P2 clock runs again on business hours, over the weekend', async (t) => {
+  const clock = { now: ms('2026-11-27T16:00:00Z') }
+  const h = await buildTestApp({ now: () => new Date(clock.now), adminToken: ADMIN })
+  t.teardown(h.close)
+  const p2 = fixture('firing-single-warning.json') as { alerts: Array<{ startsAt: string }> }
+  for (const a of p2.alerts) a.startsAt = '2026-11-27T15:59:00Z'
+  await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: p2 })
+  const [incident] = await h.store.listIncidents({ limit: 1 })
+  t.match(incident, { priority: 'P2', respondBy: '2026-11-30T09:59:00.000Z' }, '2 business hours from Friday 15:59: Monday 09:59')
+  const acknowledge = createAcknowledger({ store: h.store, metrics: h.metrics, catalog: () => h.catalog.current(), isConfigured: () => true })
+  await acknowledge({ incidentId: incident?.id ?? 0, action: 'acknowledge', by: 'ana', via: 'pagerduty', at: clock.now, eventId: 'e1' })
+  clock.now = ms('2026-11-27T16:30:00Z')
+  const r = await acknowledge({ incidentId: incident?.id ?? 0, action: 'unacknowledge', by: 'ana', via: 'pagerduty', at: clock.now, eventId: 'e2' })
+  t.match(r, { outcome: 'applied', incident: { state: 'triggered', triggeredAt: '2026-11-27T16:30:00.000Z', respondBy: '2026-11-30T10:30:00.000Z' } }, 'Friday 16:30 + 2 business hours = Monday 10:30')
+  t.match(await acknowledge({ incidentId: incident?.id ?? 0, action: 'unacknowledge', by: 'ana', via: 'pagerduty', at: clock.now, eventId: 'e2' }), { outcome: 'duplicate' })
 })

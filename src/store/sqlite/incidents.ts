@@ -132,8 +132,18 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     return refs
   }
 
-  // Inside enqueue: what the webhook does to its group's incident.
-  function onWebhook (groupKey: string, intake: IncidentIntake, now: number): { id: number, change: IncidentChange['kind'] } | undefined {
+  // Inside enqueue: what the webhook does to its group's incident; `held` are the notifications
+  // it held for business hours (on the timeline as `deferred`).
+  function onWebhook (groupKey: string, intake: IncidentIntake, now: number, held: ReadonlyArray<{ destination: string, until: number }>): { id: number, change: IncidentChange['kind'] } | undefined {
+    const result = applyWebhook(groupKey, intake, now)
+    const id = result?.id ?? (held.length > 0 ? row(q.open, intake.receiver, groupKey)?.id : undefined)
+    if (id !== undefined && result?.change !== 'resolve') {
+      for (const h of held) event(id, now, 'deferred', `held for business hours: ${h.destination} at ${utc(h.until)}`)
+    }
+    return result
+  }
+
+  function applyWebhook (groupKey: string, intake: IncidentIntake, now: number): { id: number, change: IncidentChange['kind'] } | undefined {
     const open = row(q.open, intake.receiver, groupKey)
     const change = intake.decide(open === undefined ? null : toIncident(open))
     if (change === null) return undefined

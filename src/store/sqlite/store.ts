@@ -205,6 +205,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     // Held notifications of a group that resolved are never sent, nor is the resolve to a
     // destination that heard nothing else of it.
     const heldBack = new Set<string>()
+    const deferredItems: Array<{ destination: string, until: number }> = []
     if (req.resolved) {
       result.resolvedWhileDeferred = incidents.skipDeferred(req.groupKey, now)
       for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
@@ -234,11 +235,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       if (older.length > 0) q.supersede.run({ ...row, id })
       for (const old of older) result.superseded.push(ref(old))
       // A held notification has told the destination nothing yet.
-      if (item.status === 'firing' && !deferred) q.remember.run(row)
+      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
+      else if (item.status === 'firing') q.remember.run(row)
     }
     if (req.resolved) q.forget.run(req.groupKey)
     if (req.incident !== undefined) {
-      const incident = incidents.onWebhook(req.groupKey, req.incident, now)
+      const incident = incidents.onWebhook(req.groupKey, req.incident, now, deferredItems)
       if (incident !== undefined) result.incident = incident
     }
     return result
