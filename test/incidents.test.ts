@@ -225,3 +225,24 @@ t.test('unacknowledged on a Friday afternoon: the P2 clock runs again on busines
   t.match(r, { outcome: 'applied', incident: { state: 'triggered', triggeredAt: '2026-11-27T16:30:00.000Z', respondBy: '2026-11-30T10:30:00.000Z' } }, 'Friday 16:30 + 2 business hours = Monday 10:30')
   t.match(await acknowledge({ incidentId: incident?.id ?? 0, action: 'unacknowledge', by: 'ana', via: 'pagerduty', at: clock.now, eventId: 'e2' }), { outcome: 'duplicate' })
 })
+
+t.test('a failing escalation step does not hold up the deliveries', async (t) => {
+  const h = await buildTestApp()
+  t.teardown(h.close)
+  await h.store.enqueue({ groupKey: 'g', receivedAt: Date.now(), resolved: false, plan: () => [{ destination: 'slack-alerts', type: 'slack', priority: 'P2', status: 'firing', idempotencyKey: 'k', body: '{}' }] })
+  const errors: string[] = []
+  const failing = { ...h.store, fireDueEscalations: async () => { throw new Error('disk I/O error') } }
+  const sent: number[] = []
+  let timer: (() => void) | undefined
+  const dispatcher = createDispatcher({}, {
+    store: failing, limiter: createRateLimiter(() => null), send: async (d) => { sent.push(d.id); return { ok: true, status: 200 } },
+    now: Date.now, metrics: h.metrics, logger: { debug () {}, info () {}, warn () {}, error (_o: object, msg?: string) { errors.push(msg ?? '') } },
+    setTimer: (fn) => { timer = fn; return { clear () {} } }
+  })
+  await dispatcher.start()
+  for (let i = 0; i < 50 && sent.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await dispatcher.stop()
+  t.same(sent, [1], 'the delivery went out')
+  t.ok(errors.includes('firing escalation timers failed'), 'the failure is logged')
+  t.ok(timer !== undefined)
+})

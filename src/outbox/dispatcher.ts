@@ -207,6 +207,17 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     return full
   }
 
+  // A failing escalation step must not hold up the claims: logged (the store counted it), and
+  // tried again at the next wake-up or poll.
+  async function escalateLogged (): Promise<boolean> {
+    try {
+      return await escalate(false)
+    } catch (err) {
+      logger.error({ err: errorName(err) }, 'firing escalation timers failed')
+      return false
+    }
+  }
+
   function scheduleWake (): void {
     wakeTimer?.clear()
     const now = deps.now()
@@ -225,7 +236,7 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       try {
         do {
           pumpAgain = false
-          if (await escalate(false)) pumpAgain = true
+          if (await escalateLogged()) pumpAgain = true
           await claimRound()
         } while (pumpAgain && running)
       } catch (err) {
