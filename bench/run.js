@@ -1,6 +1,7 @@
 // `npm run bench`: every figure next to a baseline measured in the same run, as a ratio.
 // These machines are shared and noisy; read ratios, not absolute numbers.
 import { benchCatalog } from './catalog-bench.js'
+import { benchEscalation } from './escalation-bench.js'
 import { benchOutbox } from './outbox-bench.js'
 import { benchPagerDuty } from './pagerduty-bench.js'
 import { benchWebhook } from './webhook-bench.js'
@@ -10,7 +11,8 @@ const suites = {
   catalog: () => benchCatalog(),
   webhook: () => benchWebhook({ seconds: Number(process.env.BENCH_SECONDS ?? 5) }),
   outbox: () => benchOutbox(),
-  pagerduty: () => benchPagerDuty()
+  pagerduty: () => benchPagerDuty(),
+  escalation: () => benchEscalation()
 }
 
 const rows = []

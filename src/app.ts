@@ -8,6 +8,9 @@ import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
 import { deliveriesRoutes } from './routes/deliveries.js'
 import { registerErrorHandlers } from './routes/errors.js'
 import { healthRoutes } from './routes/health.js'
+import { incidentsRoutes } from './routes/incidents.js'
+import { createAcknowledger } from './incidents/acknowledge.js'
+import type { ApplyAcknowledgement } from './incidents/types.js'
 import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
@@ -32,6 +35,10 @@ export interface AppDeps {
   notReady?: () => string | null
   /** Wakes the dispatcher (a dead letter replayed). */
   wakeDispatcher?: () => void
+  /** Whether a destination has its secret (an acknowledgement to PagerDuty is skipped otherwise). */
+  isConfigured?: (destination: string) => boolean
+  /** The acknowledgement port (built from the store by default); PagerDuty webhooks and Slack call it too. */
+  acknowledge?: ApplyAcknowledgement
 }
 
 // Secret-bearing fields that must never reach a log line, at any level.
@@ -50,6 +57,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimit
   })
 
+  const acknowledge = deps.acknowledge ?? createAcknowledger({
+    store: deps.store,
+    metrics: deps.metrics,
+    catalog: () => deps.catalog.current(),
+    isConfigured: deps.isConfigured ?? (() => true),
+    ...(deps.wakeDispatcher !== undefined ? { wakeDispatcher: deps.wakeDispatcher } : {})
+  })
+
   registerErrorHandlers(app)
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpRequestSeconds.observe({
@@ -63,12 +78,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwagger, OPENAPI_OPTIONS)
   await app.register(openapiRoutes)
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
-  await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
+  await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now, findIncident: deps.store.findIncident })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
   await app.register(async (admin) => {
     // Encapsulated: the hook guards only the routes registered in here.
     if (adminAuth !== undefined) admin.addHook('onRequest', adminAuth)
     await admin.register(deliveriesRoutes, { store: deps.store, ...(deps.wakeDispatcher !== undefined ? { wakeDispatcher: deps.wakeDispatcher } : {}) })
+    await admin.register(incidentsRoutes, { store: deps.store, acknowledge, now })
   })
   await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
   await app.register(healthRoutes, {

@@ -8,6 +8,7 @@ import { formatProblem } from './config/problems.js'
 import { explain } from './notify/explain.js'
 import { formatExplanation } from './notify/explain-text.js'
 import { serve } from './main.js'
+import { ackCommand, incidentsCommand } from './incidents/cli.js'
 
 // In the spirit of amtool/promtool: `serve`, `check` a catalog, `explain` a payload.
 
@@ -15,6 +16,11 @@ const USAGE = `usage:
   alert-enricher serve
   alert-enricher check [--catalog PATH] [--rules DIR] [--runbooks DIR]
   alert-enricher explain PAYLOAD.json [--json] [--catalog PATH] [--now RFC3339]
+  alert-enricher incidents [--state triggered|acknowledged|resolved] [--json]
+  alert-enricher ack ID --by NAME
+
+incidents and ack talk to the running service: ALERT_ENRICHER_URL (default
+http://127.0.0.1:$PORT) with ADMIN_BEARER_TOKEN.
 
 environment: see README (PORT, HOST, CATALOG_PATH, DATA_DIR, LOG_LEVEL, ...)`
 
@@ -28,6 +34,10 @@ async function main (argv: string[]): Promise<number> {
       return await check(rest)
     case 'explain':
       return await explainCommand(rest)
+    case 'incidents':
+      return await incidentsCommand(rest, process.env)
+    case 'ack':
+      return await ackCommand(rest, process.env)
     case undefined:
     case '-h':
     case '--help':

@@ -13,6 +13,8 @@ import { createIntake } from './outbox/intake.js'
 import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
 import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
 import { createSqliteStore } from './store/sqlite/store.js'
+import type { Destination } from './config/catalog-schema.js'
+import { describeIncident, renderIncidentDelivery } from './incidents/render.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
 // lifecycle. Start-up order: the store (which locks the data directory), then the listener,
@@ -67,13 +69,19 @@ export async function serve (env: Env): Promise<void> {
       const { catalog, destinations } = runtime
       const d = destinations.get(delivery.destination)
       if (d === undefined) return { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
+      const incident = renderIncidentDelivery(delivery.body, { name: d.name, config: catalog.doc.destinations[d.name] as Destination }, catalog, now())
+      if (incident.kind === 'invalid') return { ok: false, retryable: false, reason: 'client_error', error: incident.error }
+      if (incident.kind === 'rendered') return await d.sendRendered(() => incident.body)
       const group = enrichQueuedWebhook(delivery.body, delivery.receivedAt, catalog)
       if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook; nothing to render` }
-      return await d.send(group)
+      // A throw here is the store's (logged and counted): the send is retried.
+      const line = describeIncident(await store.findIncident(group.receiver, delivery.groupKey), group)
+      return await d.send(group, line === undefined ? {} : { incident: line })
     },
     now: () => Date.now(),
     metrics,
-    logger
+    logger,
+    isConfigured: (name) => runtime.destinations.get(name)?.configured === true
   })
   const intake = createIntake({
     store,
@@ -101,7 +109,8 @@ export async function serve (env: Env): Promise<void> {
     now,
     logger,
     notReady: () => closing ? 'shutting down' : null,
-    wakeDispatcher: dispatcher.wake
+    wakeDispatcher: dispatcher.wake,
+    isConfigured: (name) => runtime.destinations.get(name)?.configured === true
   })
 
   let address: string

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { PRIORITIES } from './config/catalog-schema.js'
+import { INCIDENT_STATES } from './incidents/types.js'
 import { UNMAPPED_SEVERITY_REASONS } from './enrich/enrich.js'
 import { FAILURE_REASONS } from './notify/result.js'
 import { STORE_OPERATIONS } from './store/types.js'
@@ -16,6 +17,10 @@ export const RELOAD_OUTCOMES = ['success', 'failure'] as const
 const ALERT_STATUSES = ['firing', 'resolved'] as const
 
 export type Metrics = ReturnType<typeof createMetrics>
+
+// Around each bundled SLA (5 min, 30 min, 2 business hours, next business day) so the
+// dashboard can read "within SLA" off a bucket boundary.
+const ACK_BUCKETS = [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 28_800, 86_400, 172_800, 259_200]
 
 export interface DestinationLabel { destination: string, type: string }
 
@@ -47,6 +52,11 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     catalogReloads: new Counter({ name: `${p}catalog_reloads_total`, help: 'Catalog reload attempts by outcome.', labelNames: ['outcome'] as const, registers }),
     catalogLastReloadSuccessful: new Gauge({ name: `${p}catalog_last_reload_successful`, help: 'Whether the last catalog reload attempt succeeded (1) or failed (0).', registers }),
     catalogLastReloadSuccessTimestamp: new Gauge({ name: `${p}catalog_last_reload_success_timestamp_seconds`, help: 'Unix time of the last successful catalog load.', registers }),
+    incidents: new Gauge({ name: `${p}incidents`, help: 'Incidents in the store, by priority and state (resolved ones until housekeeping removes them).', labelNames: ['priority', 'state'] as const, registers }),
+    timeToAcknowledgeSeconds: new Histogram({ name: `${p}time_to_acknowledge_seconds`, help: 'Time from an incident triggering to its acknowledgement, by priority.', labelNames: ['priority'] as const, buckets: ACK_BUCKETS, registers }),
+    slaBreaches: new Counter({ name: `${p}sla_breaches_total`, help: 'Incidents whose response deadline passed unacknowledged, by priority.', labelNames: ['priority'] as const, registers }),
+    escalations: new Counter({ name: `${p}escalations_total`, help: 'Escalations fired (first and repeats), by priority.', labelNames: ['priority'] as const, registers }),
+    deferredNotifications: new Gauge({ name: `${p}deferred_notifications`, help: 'Notifications held for business hours, by priority.', labelNames: ['priority'] as const, registers }),
     httpRequestSeconds: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration by route template, method and status code.', labelNames: ['route', 'method', 'status_code'] as const, buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers })
   }
 
@@ -59,6 +69,11 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     m.outboxPending.labels({ priority }).set(0)
     m.outboxOldestPendingAgeSeconds.labels({ priority }).set(0)
     m.deliveryLatencySeconds.zero({ priority })
+    m.timeToAcknowledgeSeconds.zero({ priority })
+    m.slaBreaches.labels({ priority }).inc(0)
+    m.escalations.labels({ priority }).inc(0)
+    m.deferredNotifications.labels({ priority }).set(0)
+    for (const state of INCIDENT_STATES) m.incidents.labels({ priority, state }).set(0)
     for (const status of ALERT_STATUSES) for (const matched of ['true', 'false']) m.alertsEnriched.labels({ priority, status, matched }).inc(0)
   }
   m.deadLetters.set(0)
@@ -66,7 +81,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
 }
 
 // Deliveries stored as `skipped`: never sent, and visible on the same counter as the sent ones.
-export function countSkipped (m: Metrics, deliveries: readonly DestinationLabel[], reason: 'not_configured' | 'superseded'): void {
+export function countSkipped (m: Metrics, deliveries: readonly DestinationLabel[], reason: 'not_configured' | 'superseded' | 'resolved_while_deferred'): void {
   for (const d of deliveries) m.notifications.inc({ destination: d.destination, type: d.type, outcome: 'skipped', reason })
 }
 
@@ -79,7 +94,7 @@ export function initDestinationLabels (m: Metrics, destinations: DestinationLabe
     m.rateLimitWaits.labels(d.destination, d.type).inc(0)
     m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
     for (const reason of FAILURE_REASONS) {
-      if (reason === 'not_configured' || reason === 'superseded') {
+      if (reason === 'not_configured' || reason === 'superseded' || reason === 'resolved_while_deferred') {
         m.notifications.labels(d.destination, d.type, 'skipped', reason).inc(0)
         continue
       }

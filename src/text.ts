@@ -14,7 +14,7 @@ export function formatRelative (deadline: Date, now: Date): string {
   return diff >= 0 ? `in ${span}` : `overdue by ${span}`
 }
 
-function formatSpan (ms: number): string {
+export function formatSpan (ms: number): string {
   const minutes = Math.floor(ms / 60_000)
   if (minutes < 1) return '<1 min'
   if (minutes < 120) return `${minutes} min`

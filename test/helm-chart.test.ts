@@ -265,6 +265,7 @@ t.test('notifier and webhook secrets are mounted as files behind *_FILE variable
   const items = new Map(sources.flatMap((s) => list(at(s, 'secret', 'items')).map((i) => [`${mountPath}/${String(i.path)}`, `${String(at(s, 'secret', 'name'))}:${String(i.key)}`])))
   const expected: Array<[string, string]> = [
     ['PAGERDUTY_ROUTING_KEY_FILE', 'alert-enricher-notifiers:pagerduty-routing-key'],
+    ['PAGERDUTY_ESCALATION_ROUTING_KEY_FILE', 'alert-enricher-notifiers:pagerduty-escalation-routing-key'],
     ['SLACK_WEBHOOK_URL_ALERTS_FILE', 'alert-enricher-notifiers:slack-webhook-url-alerts'],
     ['SLACK_WEBHOOK_URL_INCIDENT_RESPONSE_FILE', 'alert-enricher-notifiers:slack-webhook-url-incident-response'],
     ['SLACK_WEBHOOK_URL_PAYMENTS_FILE', 'alert-enricher-notifiers:payments'],

@@ -28,7 +28,7 @@ function promtoolCheckMetrics (text: string): { status: number | null, problems:
 }
 
 // Labels a metric of ours may carry: closed sets only (never alertname, fingerprint, instance).
-const BOUNDED_LABELS = new Set(['outcome', 'operation', 'priority', 'status', 'matched', 'destination', 'type', 'reason', 'route', 'method', 'status_code', 'le'])
+const BOUNDED_LABELS = new Set(['outcome', 'operation', 'priority', 'state', 'status', 'matched', 'destination', 'type', 'reason', 'route', 'method', 'status_code', 'le'])
 
 t.test('promtool check metrics can fail (the check is real)', async (t) => {
   const r = promtoolCheckMetrics('# HELP things Things.\n# TYPE things counter\nthings 1\n')
@@ -66,7 +66,7 @@ t.test('a scrape after known traffic passes promtool and counts the traffic exac
   const settled = (): boolean =>
     sampleSum(samples, 'alert_enricher_outbox_dead_letters') === 1 &&
     sampleSum(samples, 'alert_enricher_notifications_total', { destination: 'pagerduty', outcome: 'sent' }) === 1 &&
-    sampleSum(samples, 'alert_enricher_notifications_total', { destination: 'slack-incident-response', outcome: 'sent' }) === 1 &&
+    sampleSum(samples, 'alert_enricher_notifications_total', { destination: 'slack-incident-response', outcome: 'sent' }) === 2 &&
     sampleSum(samples, 'alert_enricher_outbox_pending') === 0
   await waitUntil('deliveries settled', 30_000, async () => {
     samples = parseExposition(await scrape(service.url))
@@ -97,16 +97,23 @@ t.test('a scrape after known traffic passes promtool and counts the traffic exac
   t.equal(value('alert_enricher_alerts_enriched_total', { priority: 'P3', status: 'resolved', matched: 'false' }), 0, 'label sets pre-initialised')
 
   // Deliveries: P0 group → pagerduty + #incident-response (sent), P2 group → #alerts (400 → dead).
+  // The captured P0 alerts started days ago: their 5 min deadline has passed, so the incident
+  // escalates at once to #incident-response (sent) and pagerduty-escalation (no key: skipped).
   t.equal(value('alert_enricher_notifications_total', { destination: 'pagerduty', outcome: 'sent', reason: '' }), 1)
-  t.equal(value('alert_enricher_notifications_total', { destination: 'slack-incident-response', outcome: 'sent', reason: '' }), 1)
+  t.equal(value('alert_enricher_notifications_total', { destination: 'slack-incident-response', outcome: 'sent', reason: '' }), 2)
+  t.equal(value('alert_enricher_notifications_total', { destination: 'pagerduty-escalation', outcome: 'skipped', reason: 'not_configured' }), 1)
+  t.equal(value('alert_enricher_sla_breaches_total', { priority: 'P0' }), 1)
+  t.equal(value('alert_enricher_escalations_total', { priority: 'P0' }), 1)
+  t.equal(value('alert_enricher_sla_breaches_total', { priority: 'P2' }), 1, 'the P2 one breached its 2 business hours too')
+  t.equal(value('alert_enricher_escalations_total'), 1, 'P2 has nowhere to escalate to')
   t.equal(value('alert_enricher_notifications_total', { destination: 'slack-alerts', outcome: 'dead', reason: 'client_error' }), 1)
   t.equal(value('alert_enricher_notifications_total', { destination: 'slack-alerts', outcome: 'sent' }), 0)
   t.equal(value('alert_enricher_notifications_total', { destination: 'slack-deployments', outcome: 'sent' }), 0, 'unused destination pre-initialised')
-  t.equal(value('alert_enricher_notifications_total'), 3, 'exactly three attempts')
-  t.same(Object.fromEntries(fakes.received), { '/pagerduty': 1, '/slack/incident-response': 1, '/slack/alerts': 1 }, 'receivers saw the same')
+  t.equal(value('alert_enricher_notifications_total'), 5, 'four attempts and one skip')
+  t.same(Object.fromEntries(fakes.received), { '/pagerduty': 1, '/slack/incident-response': 2, '/slack/alerts': 1 }, 'receivers saw the same')
   t.equal(value('alert_enricher_notification_attempt_duration_seconds_count', { destination: 'slack-alerts' }), 1)
-  t.equal(value('alert_enricher_notification_attempt_duration_seconds_count'), 3)
-  t.equal(value('alert_enricher_delivery_latency_seconds_count', { priority: 'P0' }), 2, 'two P0 notifications sent')
+  t.equal(value('alert_enricher_notification_attempt_duration_seconds_count'), 4)
+  t.equal(value('alert_enricher_delivery_latency_seconds_count', { priority: 'P0' }), 3, 'three P0 notifications sent')
   t.equal(value('alert_enricher_delivery_latency_seconds_count', { priority: 'P2' }), 0, 'the P2 one was never sent')
   t.equal(value('alert_enricher_outbox_dead_letters'), 1)
   t.equal(value('alert_enricher_outbox_pending'), 0)

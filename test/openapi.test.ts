@@ -18,7 +18,7 @@ type Doc = { openapi: string, paths: Record<string, Record<string, Operation>> }
 const ROUTES = [
   'GET /-/healthy', 'GET /-/ready', 'GET /api/v1/catalog', 'GET /api/v1/deliveries', 'GET /metrics', 'GET /openapi.json',
   'GET /runbooks', 'GET /runbooks/', 'GET /runbooks/{file}', 'POST /-/reload', 'POST /api/v1/deliveries/{id}/retry',
-  'POST /api/v1/preview', 'POST /webhook'
+  'POST /api/v1/preview', 'POST /webhook', 'GET /api/v1/incidents', 'GET /api/v1/incidents/{id}', 'POST /api/v1/incidents/{id}/ack'
 ]
 const ADMIN = 'admin-token'
 const WEBHOOK = 'webhook-token'
@@ -127,6 +127,24 @@ t.test('every route\'s real responses match the document', async (t) => {
   await check('POST /api/v1/deliveries/{id}/retry', retry(424242))
   await check('POST /api/v1/deliveries/{id}/retry', retry('abc'))
   await check('POST /api/v1/deliveries/{id}/retry', retry(first.id, {}))
+
+  await check('GET /api/v1/incidents', { url: '/api/v1/incidents?state=triggered', headers: admin })
+  await check('GET /api/v1/incidents', { url: '/api/v1/incidents?priority=P9', headers: admin })
+  await check('GET /api/v1/incidents', { url: '/api/v1/incidents' })
+  await check('GET /api/v1/incidents/{id}', { url: '/api/v1/incidents/1', headers: admin })
+  await check('GET /api/v1/incidents/{id}', { url: '/api/v1/incidents/abc', headers: admin })
+  await check('GET /api/v1/incidents/{id}', { url: '/api/v1/incidents/424242', headers: admin })
+  await check('GET /api/v1/incidents/{id}', { url: '/api/v1/incidents/1' })
+  const ack = (id: string | number, body: unknown, headers: Record<string, string> = { ...admin, ...json }): InjectOptions => ({ method: 'POST', url: `/api/v1/incidents/${id}/ack`, headers, payload: body as string })
+  t.equal((await check('POST /api/v1/incidents/{id}/ack', ack(1, { by: 'ana' }))).statusCode, 200)
+  await check('POST /api/v1/incidents/{id}/ack', ack(1, { who: 'ana' }))
+  await check('POST /api/v1/incidents/{id}/ack', ack(424242, { by: 'ana' }))
+  await check('POST /api/v1/incidents/{id}/ack', ack(1, { by: 'ana' }, json))
+  await check('POST /api/v1/incidents/{id}/ack', ack(1, '<by/>', { ...admin, 'content-type': 'application/xml' }))
+  await check('POST /api/v1/incidents/{id}/ack', ack(1, JSON.stringify({ by: 'x'.repeat(5 * 1024 * 1024) })))
+  const resolved = { ...payload, status: 'resolved', alerts: (payload.alerts as Array<Record<string, unknown>>).map((a) => ({ ...a, status: 'resolved', endsAt: '2026-11-26T20:30:00Z' })) }
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: hook, payload: resolved })).statusCode, 200)
+  t.equal((await check('POST /api/v1/incidents/{id}/ack', ack(1, { by: 'ana' }))).statusCode, 409)
 
   await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: admin })
   await check('POST /-/reload', { method: 'POST', url: '/-/reload' })

@@ -152,6 +152,9 @@ t.test('dashboard: every PromQL expression returns data from a real Prometheus s
   await waitUntil('a delivery at every configured destination', 30_000, async () =>
     ['/pagerduty', '/slack/incident-response', '/slack/alerts'].every((p) => (fakes.received.get(p) ?? 0) > 0),
   () => `received ${JSON.stringify([...fakes.received])}\n${service.output()}`)
+  // An acknowledgement, so the time-to-acknowledge panel has an observation.
+  const ack = await fetch(`${service.url}/api/v1/incidents/1/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"by":"dashboard-test"}' })
+  t.equal(ack.status, 200, 'incident 1 acknowledged')
 
   const queries = panelQueries(d).map((q) => ({ ...q, promql: substituteVariables(q.expr) }))
   const last = new Map<string, PromApiResponse<PromQueryData>>()
@@ -177,7 +180,7 @@ t.test('dashboard: every PromQL expression returns data from a real Prometheus s
   // Template variable queries (Grafana's label_values) resolve through the label values API.
   const expected: Record<string, string[]> = {
     priority: ['P0', 'P1', 'P2', 'P3'],
-    destination: ['pagerduty', 'slack-alerts', 'slack-deployments', 'slack-incident-response'],
+    destination: ['pagerduty', 'pagerduty-escalation', 'slack-alerts', 'slack-deployments', 'slack-incident-response'],
     job: ['alert-enricher'],
     instance: [service.target]
   }

@@ -19,6 +19,7 @@ import { freePort, waitUntil } from './helpers/prometheus.js'
 const SLACK_TOKEN = 'SECRETslacktoken123'
 const DEPLOY_TOKEN = 'SECRETdeploytoken456'
 const ROUTING_KEY = 'R0UT1NGKEYsecretsecretsecret0001' // 32 chars, as PagerDuty requires
+const ESCALATION_KEY = 'ESCALAT10NsecretsecretsecretKEY2' // the escalation service's, 32 chars
 const BEARER = 'BEARERsecretWEBHOOKtoken789'
 
 interface DeliveryView { id: number, destination: string, groupKey: string, state: string, attempts: number, lastReason: string | null, lastError: string | null }
@@ -38,8 +39,11 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } },
     'slack-incident-response': { type: 'slack', channel: '#incident-response', webhookUrl: { env: 'SLACK_WEBHOOK_URL_INCIDENT_RESPONSE' } },
     'slack-deployments': { type: 'slack', channel: '#deployments', webhookUrl: { env: 'SLACK_WEBHOOK_URL_DEPLOYMENTS' } },
-    'slack-unset': { type: 'slack', channel: '#nowhere', webhookUrl: { env: 'SLACK_WEBHOOK_URL_UNSET' } }
+    'slack-unset': { type: 'slack', channel: '#nowhere', webhookUrl: { env: 'SLACK_WEBHOOK_URL_UNSET' } },
+    'pagerduty-escalation': { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ESCALATION_ROUTING_KEY' } }
   }, [
+    // Started long ago: breached at once, so it escalates on the second routing key.
+    { ...entry('secret-escalate', 'SecretEscalate', 'P0', ['slack-incident-response']), escalateTo: ['pagerduty-escalation'] },
     entry('secret-page', 'SecretPage', 'P0', ['pagerduty', 'slack-incident-response']),
     entry('secret-deploy', 'SecretDeploy', 'P2', ['slack-deployments']),
     entry('secret-skip', 'SecretSkip', 'P3', ['slack-unset'])
@@ -51,6 +55,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     WEBHOOK_BODY_LIMIT_BYTES: '65536',
     WEBHOOK_BEARER_TOKEN: BEARER,
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
+    PAGERDUTY_ESCALATION_ROUTING_KEY: ESCALATION_KEY,
     PAGERDUTY_EVENTS_URL: pagerduty.url,
     SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slackUrl,
     SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl
@@ -191,15 +196,33 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     t.equal((await request('reload', '/-/reload', { method: 'POST' })).status, 200)
   })
 
+  t.test('escalated on the escalation routing key, then acknowledged over the API (sent on to PagerDuty)', async (t) => {
+    const groupKey = await page(t, 'SecretEscalate', 'escalated')
+    const escalation = await waitUntil('the escalation sent', 20_000, async () =>
+      (await deliveries('sent')).some((d) => d.destination === 'pagerduty-escalation'))
+      .then(async () => (await deliveries('sent')).find((d) => d.destination === 'pagerduty-escalation'))
+    t.match(escalation?.groupKey, /^incident:\d+$/)
+    const { text } = await request('incidents', '/api/v1/incidents?priority=P0')
+    const incident = (JSON.parse(text) as { incidents: Array<{ id: number, groupKey: string }> }).incidents.find((i) => i.groupKey === groupKey)
+    t.equal((await request('ack', `/api/v1/incidents/${incident?.id ?? 0}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"by":"ana"}' })).status, 200)
+    await request('incident', `/api/v1/incidents/${incident?.id ?? 0}`)
+    await waitUntil('the acknowledgement sent to PagerDuty', 20_000, async () =>
+      pagerduty.accepted.some((e) => (e as { event_action?: string }).event_action === 'acknowledge'))
+    t.pass('acknowledged in PagerDuty')
+  })
+
   t.test('the secrets were used for the deliveries', async (t) => {
     t.ok(slack.accepted.length > 0 && slack.received.every((r) => r.path === `/services/T0FAKE000/B0FAKE000/${SLACK_TOKEN}`), 'every Slack post went to the secret webhook URL')
-    t.ok(pagerduty.accepted.length > 0 && pagerduty.received.every((r) => (JSON.parse(r.body) as { routing_key?: string }).routing_key === ROUTING_KEY), 'every PagerDuty event carried the routing key')
+    const keyOf = (r: { body: string }): string | undefined => (JSON.parse(r.body) as { routing_key?: string }).routing_key
+    t.ok(pagerduty.accepted.length > 0 && pagerduty.received.every((r) => keyOf(r) === ROUTING_KEY || keyOf(r) === ESCALATION_KEY), 'every PagerDuty event carried one of the routing keys')
+    t.ok(pagerduty.received.some((r) => keyOf(r) === ESCALATION_KEY), 'the escalation key was used')
   })
 
   t.test('and none of them leaked', async (t) => {
     for (const state of ['pending', 'sending', 'sent', 'dead', 'skipped', undefined]) await deliveries(state)
     await request('metrics', '/metrics')
     await request('catalog', '/api/v1/catalog')
+    await request('incidents', '/api/v1/incidents')
     await service.stop() // SIGTERM: the shutdown log lines are scanned too
     const log = service.output()
     t.match(log, /notification will be retried/, 'the log holds the retries')
@@ -207,6 +230,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     const all = [...answers, { what: 'log (trace, stdout+stderr)', text: log }]
     const needles: Array<[string, string]> = [
       ['routing key', ROUTING_KEY],
+      ['escalation routing key', ESCALATION_KEY],
       ['Slack URL token', SLACK_TOKEN],
       ['refused Slack URL token', DEPLOY_TOKEN],
       ['bearer token', BEARER],

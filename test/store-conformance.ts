@@ -1,6 +1,7 @@
 import type { Test } from 'tap'
 import { Value } from '@sinclair/typebox/value'
 import type { PriorityName } from '../src/config/catalog-schema.js'
+import { incidentConformance } from './store-conformance-incidents.js'
 import {
   Delivery, NotifiedDestination,
   type ClaimRequest, type EnqueueItem, type EnqueueResult, type Store, type StoreFailure
@@ -63,6 +64,7 @@ async function open (t: Test, factory: StoreFactory, idempotencyWindowMs = WINDO
 const keys = (ds: ReadonlyArray<{ idempotencyKey: string }>): string[] => ds.map((d) => d.idempotencyKey)
 
 export function storeConformance (t: Test, factory: StoreFactory): void {
+  incidentConformance(t, factory)
   t.test('enqueue stores what plan returns; rows round-trip through the Delivery schema', async (t) => {
     const s = await open(t, factory)
     const big = JSON.stringify({ alerts: Array.from({ length: 40 }, (_, i) => ({ i, text: `alert ${i} ünïcödé `.repeat(40) })) })
@@ -81,7 +83,7 @@ export function storeConformance (t: Test, factory: StoreFactory): void {
     t.strictSame(a, {
       id: r.inserted[0]?.id, destination: 'pagerduty', type: 'pagerduty', priority: 'P0', idempotencyKey: 'a', groupKey: 'g1',
       body: JSON.parse(big) as unknown, state: 'pending', attempts: 0, nextAttemptAt: T0, claimedUntil: null,
-      receivedAt: T0 - 500, createdAt: T0, updatedAt: T0, lastError: null, lastReason: null, sentAt: null
+      receivedAt: T0 - 500, createdAt: T0, updatedAt: T0, lastError: null, lastReason: null, sentAt: null, deferredUntil: null
     })
     t.match(b, { idempotencyKey: 'b', state: 'skipped', lastReason: 'not_configured', body: { summary: 'b' } })
     t.same(keys(await s.claim()), ['a'], 'a skipped row is never claimed')
@@ -92,7 +94,7 @@ export function storeConformance (t: Test, factory: StoreFactory): void {
     const s = await open(t, factory)
     t.equal((await s.put('g', [item('same'), item('other', SLACK)])).inserted.length, 2)
     s.clock.now += WINDOW - 1
-    t.strictSame(await s.put('g', [item('same')]), { inserted: [], duplicates: ['same'], superseded: [] }, 'a retry inside the window')
+    t.strictSame(await s.put('g', [item('same')]), { inserted: [], duplicates: ['same'], superseded: [], resolvedWhileDeferred: [] }, 'a retry inside the window')
     const pair = await s.put('g2', [item('pair'), item('pair')])
     t.equal(pair.inserted.length, 1, 'twice in one plan: stored once')
     t.same(pair.duplicates, ['pair'])

@@ -40,7 +40,9 @@ export function lintCatalog (value: unknown, source: YamlSource): LintResult {
   const validPolicy = TypeCompiler.Compile(PriorityPolicy)
   for (const p of PRIORITIES) {
     const policy = priorities[p]
-    if (validPolicy.Check(policy)) checkRefs(['priorities', p, 'destinations'], policy.destinations)
+    if (!validPolicy.Check(policy)) continue
+    checkRefs(['priorities', p, 'destinations'], policy.destinations)
+    if (policy.escalateTo !== undefined) checkRefs(['priorities', p, 'escalateTo'], policy.escalateTo)
   }
 
   lintCalendar(root.calendar, report)
@@ -72,6 +74,7 @@ function lintEntries (raw: unknown[], source: YamlSource, report: Report, checkR
     if (first === undefined) firstById.set(entry.id, i)
     else report(['entries', i, 'id'], `duplicate entry id '${entry.id}' (first at line ${lineOf(source, ['entries', first])})`)
     if (entry.destinations !== undefined) checkRefs(['entries', i, 'destinations'], entry.destinations)
+    if (entry.escalateTo !== undefined) checkRefs(['entries', i, 'escalateTo'], entry.escalateTo)
 
     const matchers: CompiledMatcher[] = []
     entry.matchers.forEach((text, j) => {

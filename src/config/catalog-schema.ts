@@ -36,12 +36,25 @@ export const Escalation = Type.Object({
 }, { additionalProperties: false })
 export type Escalation = Static<typeof Escalation>
 
+const IsoDuration = (description: string) => Type.String({ pattern: '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+S)?)?$', description })
+
+// Escalation on breach: where a still-triggered incident goes once respondBy passes, and how
+// often it goes there again while nobody acknowledges (at most MAX_ESCALATION_REPEATS times).
+export const MAX_ESCALATION_REPEATS = 3
+const EscalateTo = Type.Array(Id, { description: 'destinations told of a breach' })
+const RepeatEscalationEvery = IsoDuration('ISO 8601 duration: re-escalate this often while unacknowledged')
+
 export const PriorityPolicy = Type.Object({
-  responseTime: Type.String({ pattern: '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+S)?)?$', description: 'ISO 8601 duration' }),
+  responseTime: IsoDuration('ISO 8601 duration'),
   clock: SlaClock,
   primary: Type.String({ minLength: 1 }),
   escalation: Type.String({ minLength: 1 }),
-  destinations: Type.Array(Id)
+  destinations: Type.Array(Id),
+  escalateTo: Type.Optional(EscalateTo),
+  repeatEscalationEvery: Type.Optional(RepeatEscalationEvery),
+  deliver: Type.Optional(Type.Union([Type.Literal('always'), Type.Literal('business-hours')], {
+    description: 'business-hours: a firing notification outside business hours waits for the next business-hours start'
+  }))
 }, { additionalProperties: false })
 export type PriorityPolicy = Static<typeof PriorityPolicy>
 
@@ -95,7 +108,9 @@ export const CatalogEntry = Type.Object({
   dashboards: Type.Optional(Type.Array(Link)),
   links: Type.Optional(Type.Array(Link)),
   destinations: Type.Optional(Type.Array(Id, { description: 'replaces the priority default' })),
-  escalation: Type.Optional(Type.Partial(Escalation))
+  escalation: Type.Optional(Type.Partial(Escalation)),
+  escalateTo: Type.Optional(EscalateTo),
+  repeatEscalationEvery: Type.Optional(RepeatEscalationEvery)
 }, { additionalProperties: false })
 export type CatalogEntry = Static<typeof CatalogEntry>
 

@@ -93,6 +93,25 @@ function durationOf (policy: SlaPolicy): number {
   return ms
 }
 
+/**
+ * When a notification sent at `ms` may go out under `deliver: business-hours`: `ms` itself
+ * inside business hours, else the next business-hours start (a deadline-free wall-clock
+ * fallback of `ms` when the calendar has no business day within the search bound).
+ */
+export function businessHoursRelease (calendar: Calendar, ms: number): number {
+  const cal = compileCalendar(calendar)
+  let day: DateTime | null = localDate(cal, ms)
+  for (let i = 0; i < 2; i++) {
+    day = nextBusinessDay(cal, day)
+    if (day === null) return ms
+    const open = localTime(cal, day, cal.open)
+    if (ms < open) return open
+    if (ms < localTime(cal, day, cal.close)) return ms
+    day = day.plus({ days: 1 })
+  }
+  return ms
+}
+
 interface CompiledCalendar {
   zone: string
   weekdays: Set<number> // luxon weekday: 1 = Monday … 7 = Sunday

@@ -71,6 +71,7 @@ export type Notification = Static<typeof Notification>
 
 export const PreviewResult = Type.Object({
   alerts: Type.Array(EnrichedAlert),
-  notifications: Type.Array(Notification)
+  notifications: Type.Array(Notification),
+  incident: Type.Optional(Type.String({ description: 'the group\'s incident state line, e.g. "Acknowledged by ana via PagerDuty at 14:02 UTC — 2 min, within SLA"' }))
 })
 export type PreviewResult = Static<typeof PreviewResult>

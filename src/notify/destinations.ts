@@ -1,4 +1,4 @@
-import type { CatalogDocument, SecretRef } from '../config/catalog-schema.js'
+import type { CatalogDocument, Destination, SecretRef } from '../config/catalog-schema.js'
 import { resolveSecret } from '../config/secrets.js'
 import type { DestinationType, EnrichedGroup } from '../enrich/types.js'
 import type { DestinationLabel } from '../metrics.js'
@@ -17,7 +17,9 @@ export interface BoundDestination {
   type: DestinationType
   configured: boolean
   /** Renders the routed sub-group for this destination and sends it. */
-  send: (group: EnrichedGroup) => Promise<SendResult>
+  send: (group: EnrichedGroup, opts?: { incident?: string }) => Promise<SendResult>
+  /** Sends a body rendered by the caller for this destination's configuration (incidents). */
+  sendRendered: (render: (config: Destination) => unknown) => Promise<SendResult>
 }
 
 export interface DestinationRegistry {
@@ -50,7 +52,8 @@ export function createDestinationRegistry (destinations: CatalogDocument['destin
       configured: notifier !== undefined,
       send: notifier === undefined
         ? notConfigured
-        : async (group) => await notifier.send(renderBody(group, name, d, { now: deps.now() }))
+        : async (group, opts = {}) => await notifier.send(renderBody(group, name, d, { now: deps.now(), ...opts })),
+      sendRendered: notifier === undefined ? notConfigured : async (render) => await notifier.send(render(d))
     })
   }
 

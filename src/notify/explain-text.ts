@@ -17,6 +17,7 @@ export function formatExplanation (result: PreviewResult, now: Date): string {
     lines.push(`  destinations: ${a.destinations.join(', ') || (a.ignored ? '(none: severity ignored)' : '(none)')}`)
     lines.push('')
   }
+  if (result.incident !== undefined) lines.push(`incident: ${result.incident}`, '')
   lines.push('notifications:')
   for (const n of result.notifications) lines.push(`  ${n.destination} (${n.type}, ${n.priority}): ${JSON.stringify(n.body)}`)
   return lines.join('\n')

@@ -73,17 +73,21 @@ export function routeGroup (group: EnrichedGroup, destinations: Record<string, D
   }))
 }
 
-export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: { now: Date, clientUrl?: string }): SlackMessage | PagerDutyEvent {
+// `incident`: the group's incident state line ("Acknowledged by …"), when there is one to say.
+export interface RenderOptions { now: Date, clientUrl?: string, incident?: string }
+
+export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: RenderOptions): SlackMessage | PagerDutyEvent {
+  const incident = opts.incident === undefined ? {} : { incident: opts.incident }
   return dest.type === 'slack'
-    ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now })
-    : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
+    ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now, ...incident })
+    : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...incident, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
 }
 
 /** Route and render: what the preview API and `explain` show. */
 export function planNotifications (
   group: EnrichedGroup,
   destinations: Record<string, Destination>,
-  opts: { now: Date, clientUrl?: string }
+  opts: RenderOptions
 ): Notification[] {
   return routeGroup(group, destinations).map((n) => ({
     ...n,

@@ -11,11 +11,13 @@ export const FailureReason = Type.Union([
   Type.Literal('rejected'),          // 2xx transport but the service said no (Slack ok:false)
   Type.Literal('not_configured'),    // destination secret unset
   Type.Literal('expired'),           // retried past the maximum age
-  Type.Literal('superseded')         // a newer notification of the same group replaced it
+  Type.Literal('superseded'),        // a newer notification of the same group replaced it
+  Type.Literal('resolved_while_deferred') // held for business hours; the group resolved first
 ])
 export type FailureReason = Static<typeof FailureReason>
 export const FAILURE_REASONS: readonly FailureReason[] = [
-  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded'
+  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded',
+  'resolved_while_deferred'
 ]
 
 export const SendResult = Type.Union([

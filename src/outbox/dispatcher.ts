@@ -52,6 +52,8 @@ export interface DispatcherDeps {
   logger: DispatcherLogger
   random?: () => number
   setTimer?: (fn: () => void, ms: number) => Timer
+  // Whether a destination has its secret (an escalation to one without is stored skipped).
+  isConfigured?: (destination: string) => boolean
 }
 
 export interface Dispatcher {
@@ -63,6 +65,11 @@ export interface Dispatcher {
   refreshGauges: () => Promise<void>
   // Stops claiming, waits (bounded) for in-flight sends; unclaimed work stays pending.
   stop: (opts?: { timeoutMs?: number }) => Promise<{ drained: boolean, inFlight: number }>
+}
+
+// A delivery held for business hours is due from its release, not from its webhook.
+function since (d: Delivery): number {
+  return Math.max(d.receivedAt, d.deferredUntil ?? 0)
 }
 
 function defaultSetTimer (fn: () => void, ms: number): Timer {
@@ -87,6 +94,10 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
   let pumpAgain = false
   let wakeTimer: Timer | null = null
   let housekeepingTimer: Timer | null = null
+  // Escalation timers live in the store; this is only when to look again: at the earliest
+  // armed one, and at least every poll (another webhook may have armed a sooner one).
+  let nextEscalationCheck = 0
+  const ESCALATION_BATCH = 100
 
   async function record (d: Delivery, result: SendResult, now: number): Promise<void> {
     const { destination, type } = d
@@ -99,12 +110,12 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     if (result.ok) {
       if (lost(await store.markSent(d, now))) return
       metrics.notifications.inc({ destination, type, outcome: 'sent', reason: '' })
-      metrics.deliveryLatencySeconds.observe({ priority: d.priority }, Math.max(0, now - d.receivedAt) / 1000)
+      metrics.deliveryLatencySeconds.observe({ priority: d.priority }, Math.max(0, now - since(d)) / 1000)
       logger.debug({ ...log, status: result.status }, 'notification sent')
       return
     }
     const { reason, error } = result
-    const ageMs = now - d.receivedAt
+    const ageMs = now - since(d)
     if (!result.retryable || ageMs >= c.maxAgeMs) {
       const expired = result.retryable
       const why = expired ? `gave up after ${d.attempts} attempts over ${Math.round(ageMs / 60_000)} min; last: ${reason}: ${error}` : error
@@ -178,9 +189,40 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     return claimed
   }
 
+  // Fires the due escalation timers: their deliveries are ordinary outbox rows from then on.
+  // Returns whether more may be due at once (a full batch).
+  async function escalate (force: boolean): Promise<boolean> {
+    const now = deps.now()
+    if (!force && now < nextEscalationCheck) return false
+    const { fired, nextDueAt } = await store.fireDueEscalations({ now, limit: ESCALATION_BATCH, isConfigured: deps.isConfigured ?? (() => true) })
+    for (const f of fired) {
+      if (f.breach) metrics.slaBreaches.inc({ priority: f.priority })
+      if (f.deliveries.length > 0) metrics.escalations.inc({ priority: f.priority })
+      countSkipped(metrics, f.deliveries.filter((d) => d.state === 'skipped'), 'not_configured')
+      logger.warn({ incident: f.incidentId, priority: f.priority, escalation: f.number, lateMs: f.lateMs, destinations: f.deliveries.map((d) => d.destination) },
+        f.breach ? 'response deadline passed unacknowledged: escalating' : 'still unacknowledged: escalating again')
+    }
+    const full = fired.length === ESCALATION_BATCH
+    nextEscalationCheck = full ? now : Math.min(now + c.pollIntervalMs, nextDueAt ?? Number.POSITIVE_INFINITY)
+    return full
+  }
+
+  // A failing escalation step must not hold up the claims: logged (the store counted it), and
+  // tried again at the next wake-up or poll.
+  async function escalateLogged (): Promise<boolean> {
+    try {
+      return await escalate(false)
+    } catch (err) {
+      logger.error({ err: errorName(err) }, 'firing escalation timers failed')
+      return false
+    }
+  }
+
   function scheduleWake (): void {
     wakeTimer?.clear()
-    wakeTimer = running ? setTimer(wake, Math.max(1, Math.min(c.pollIntervalMs, limiter.exhausted(deps.now()).msUntilNext))) : null
+    const now = deps.now()
+    const delay = Math.min(c.pollIntervalMs, limiter.exhausted(now).msUntilNext, nextEscalationCheck - now)
+    wakeTimer = running ? setTimer(wake, Math.max(1, delay)) : null
   }
 
   // At most one claim round runs at a time; a wake-up during one runs another after it.
@@ -194,6 +236,7 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       try {
         do {
           pumpAgain = false
+          if (await escalateLogged()) pumpAgain = true
           await claimRound()
         } while (pumpAgain && running)
       } catch (err) {
@@ -209,10 +252,14 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
   }
 
   async function refreshGauges (): Promise<void> {
-    const s = await store.stats(deps.now())
+    const now = deps.now()
+    const s = await store.stats(now)
+    const i = await store.incidentStats(now)
     for (const priority of PRIORITIES) {
       metrics.outboxPending.set({ priority }, s.pending[priority])
       metrics.outboxOldestPendingAgeSeconds.set({ priority }, s.oldestPendingAgeMs[priority] / 1000)
+      metrics.deferredNotifications.set({ priority }, i.deferred[priority])
+      for (const [state, n] of Object.entries(i.incidents[priority])) metrics.incidents.set({ priority, state }, n)
     }
     metrics.deadLetters.set(s.dead)
   }
@@ -241,6 +288,7 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     },
     wake,
     async runOnce () {
+      await escalate(true)
       const claimed = await claimRound()
       await Promise.all([...inFlight])
       return claimed

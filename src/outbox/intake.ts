@@ -1,5 +1,6 @@
 import type { WebhookPayload } from '../alertmanager/webhook.js'
 import type { Catalog } from '../config/catalog.js'
+import { decideIncident, withDeferral } from '../incidents/lifecycle.js'
 import { countSkipped, type Metrics } from '../metrics.js'
 import type { Store } from '../store/types.js'
 import { classifyWebhook, queueWebhook, type ClassifiedWebhook } from './queued-webhook.js'
@@ -28,14 +29,16 @@ export function createIntake (deps: IntakeDeps): Intake {
       groupKey: payload.groupKey,
       receivedAt,
       resolved: payload.status === 'resolved',
-      plan: (notified) => queueWebhook(payload, receivedJson, classified, catalog, notified)
+      plan: (notified) => withDeferral(queueWebhook(payload, receivedJson, classified, catalog, notified), catalog, receivedAt)
         .map((n) => isConfigured(n.destination) ? n : { ...n, skip: true }),
+      incident: { receiver: payload.receiver, decide: (open) => decideIncident(open, payload, classified, catalog, receivedAt) },
       // A page is claimed and sent while its rows are synced; the 2xx still waits for the sync.
       onCommitted: deps.wakeDispatcher
     })
     const skipped = result.inserted.filter((d) => d.state === 'skipped')
     countSkipped(deps.metrics, skipped, 'not_configured')
     countSkipped(deps.metrics, result.superseded, 'superseded')
+    countSkipped(deps.metrics, result.resolvedWhileDeferred, 'resolved_while_deferred')
     const enqueued = result.inserted.length - skipped.length
     return { ...classified, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
   }

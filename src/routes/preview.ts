@@ -6,12 +6,19 @@ import type { CatalogHolder } from '../config/catalog-holder.js'
 import { redactCatalog } from '../config/redact.js'
 import { explain } from '../notify/explain.js'
 import { PreviewResult } from '../enrich/types.js'
+import type { Incident } from '../incidents/types.js'
 import { errorResponses, JSON_BODY_ERRORS } from './errors.js'
 import { parseWebhookBody, requireJson, validatedInHandler } from './request-body.js'
 
 // Read-only views: what the service would do with a payload, and the catalog it runs.
 
-export interface PreviewRouteOptions { catalog: CatalogHolder, bodyLimit: number, now: () => Date }
+export interface PreviewRouteOptions {
+  catalog: CatalogHolder
+  bodyLimit: number
+  now: () => Date
+  // The group's incident, so the preview says what the real message would of it.
+  findIncident?: (receiver: string, groupKey: string) => Promise<Incident | null>
+}
 
 export const CatalogView = Type.Object({
   file: Type.String(),
@@ -33,7 +40,8 @@ export async function previewRoutes (fastify: FastifyInstance, opts: PreviewRout
   }, async (request, reply) => {
     const payload = parseWebhookBody(request.body, reply)
     if (payload === undefined) return reply
-    return explain(payload, opts.catalog.current(), opts.now())
+    const incident = await opts.findIncident?.(payload.receiver, payload.groupKey) ?? null
+    return explain(payload, opts.catalog.current(), opts.now(), incident)
   })
 
   app.get('/api/v1/catalog', {

@@ -2,6 +2,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { PRIORITIES, PriorityName } from '../config/catalog-schema.js'
 import { DestinationType } from '../enrich/types.js'
 import { FailureReason } from '../notify/result.js'
+import type {
+  AcknowledgementRequest, AcknowledgementResult, EscalationTarget, Incident, IncidentState, IncidentWithTimeline
+} from '../incidents/types.js'
 
 // The store contract: everything the service keeps, behind one interface that an engine
 // (sqlite/, later postgres/) implements with one statement per operation. Every method is
@@ -31,7 +34,8 @@ export const Delivery = Type.Object({
   updatedAt: Millis('row last changed'),
   lastError: Type.Union([Type.String(), Type.Null()], { description: 'secret-free' }),
   lastReason: Type.Union([FailureReason, Type.Null()]),
-  sentAt: NullableMillis('when the destination accepted it')
+  sentAt: NullableMillis('when the destination accepted it'),
+  deferredUntil: NullableMillis('held for business hours until then; its age and latency count from then')
 })
 export type Delivery = Static<typeof Delivery>
 
@@ -44,7 +48,10 @@ export const EnqueueItem = Type.Object({
   status: Type.Union([Type.Literal('firing'), Type.Literal('resolved')], { description: 'of the alerts routed there' }),
   idempotencyKey: Type.String(),
   body: Type.String(),
-  skip: Type.Optional(Type.Boolean())
+  skip: Type.Optional(Type.Boolean()),
+  // Held until then (`deliver: business-hours` outside business hours): a resolve of the group
+  // meanwhile skips it (resolved_while_deferred) and the destination hears nothing.
+  notBefore: Type.Optional(Type.Integer())
 })
 export type EnqueueItem = Static<typeof EnqueueItem>
 
@@ -52,6 +59,25 @@ export type EnqueueItem = Static<typeof EnqueueItem>
 // hears every later change of the group, whatever the catalog says by then.
 export const NotifiedDestination = Type.Object({ destination: Type.String(), type: DestinationType, priority: PriorityName })
 export type NotifiedDestination = Static<typeof NotifiedDestination>
+
+// What a webhook does to its group's incident, decided inside the enqueue transaction.
+export type IncidentChange =
+  | { kind: 'open', dedupKey: string, title: string, priority: PriorityName, respondBy: number } & IncidentLead
+  // A higher priority: respondBy becomes the sooner of the old one and `respondBy`.
+  | { kind: 'raise', priority: PriorityName, respondBy: number } & IncidentLead
+  | { kind: 'resolve' }
+
+// The leading alert and what a breach does, from the webhook that opened or raised it.
+export interface IncidentLead { alertname: string, team: string, escalation: EscalationPlan }
+
+// Resolved from the catalog when the incident opens or rises, so a timer fires without it.
+export interface EscalationPlan { escalateTo: EscalationTarget[], repeatEveryMs: number | null }
+
+export interface IncidentIntake {
+  receiver: string
+  // Pure: given the group's open incident (or null), what this webhook changes.
+  decide: (open: Incident | null) => IncidentChange | null
+}
 
 export interface EnqueueRequest {
   groupKey: string
@@ -63,6 +89,8 @@ export interface EnqueueRequest {
   plan: (notified: readonly NotifiedDestination[]) => EnqueueItem[]
   // The deliveries are claimable: called once committed, before the wait for durability.
   onCommitted?: () => void
+  // Opens, raises or resolves the group's incident in the same transaction.
+  incident?: IncidentIntake
 }
 
 export const DeliveryRef = Type.Object({ id: Type.Integer(), destination: Type.String(), type: DestinationType, priority: PriorityName })
@@ -75,6 +103,10 @@ export interface EnqueueResult {
   // Older pending deliveries of the same destination and group, now skipped: the newer one
   // carries the whole group state (Alertmanager always sends all of it).
   superseded: DeliveryRef[]
+  // Deferred deliveries of the group skipped because it resolved first (resolved_while_deferred),
+  // and the resolves not sent for the same reason.
+  resolvedWhileDeferred: DeliveryRef[]
+  incident?: { id: number, change: IncidentChange['kind'] }
 }
 
 export const OutboxStats = Type.Object({
@@ -104,9 +136,48 @@ export interface ClaimRequest {
 
 export type MarkResult = 'done' | 'lost_claim'
 
+export interface FireEscalationsRequest {
+  now: number
+  limit: number
+  // A destination without its secret gets a `skipped` (not_configured) delivery.
+  isConfigured: (destination: string) => boolean
+}
+
+export interface FiredEscalation {
+  incidentId: number
+  priority: PriorityName
+  number: number
+  // The first escalation of a breach (its later repeats are false).
+  breach: boolean
+  // How late the timer fired (ms past its due time).
+  lateMs: number
+  deliveries: Array<DeliveryRef & { state: 'pending' | 'skipped' }>
+}
+
+export interface FireEscalationsResult {
+  fired: FiredEscalation[]
+  // The earliest armed timer left, or null: the dispatcher wakes for it.
+  nextDueAt: number | null
+}
+
+export interface AcknowledgeOptions {
+  // The response deadline when the clock runs again from `at` (unacknowledge).
+  restartClock: (incident: Incident, at: number) => number
+  // Acknowledgements made here (API, Slack) go to PagerDuty too, where configured.
+  isConfigured: (destination: string) => boolean
+  // How long a PagerDuty event.id is remembered.
+  eventKeyWindowMs: number
+}
+
+export const IncidentStats = Type.Object({
+  incidents: Type.Record(PriorityName, Type.Record(Type.String(), Type.Integer()), { description: 'by priority and state' }),
+  deferred: Type.Record(PriorityName, Type.Integer(), { description: 'deliveries held for business hours' })
+})
+export type IncidentStats = Static<typeof IncidentStats>
+
 // Every operation the store reports failures of: the `operation` label of
 // alert_enricher_store_errors_total.
-export const STORE_OPERATIONS = ['enqueue', 'claim', 'mark', 'replay', 'read', 'housekeeping'] as const
+export const STORE_OPERATIONS = ['enqueue', 'claim', 'mark', 'replay', 'read', 'housekeeping', 'escalate', 'acknowledge'] as const
 export type StoreOperation = typeof STORE_OPERATIONS[number]
 
 export interface StoreFailure { operation: StoreOperation, error: Error }
@@ -134,6 +205,17 @@ export interface Store {
   // expired idempotency keys, and notified-destination records untouched since `sentBefore`;
   // its write also proves the store writable again after a failure.
   housekeeping: (now: number, sentBefore: number) => Promise<{ deliveries: number, keys: number }>
+  // Claims due escalation timers and, in one transaction per call, records each breach,
+  // inserts the escalation deliveries (idempotency key incident:<id>:escalation:<n>:<dest>)
+  // and re-arms or clears the timer: a restart never skips or doubles one.
+  fireDueEscalations: (req: FireEscalationsRequest) => Promise<FireEscalationsResult>
+  // Applies an acknowledge / unacknowledge / resolve (idempotent; eventId deduplicated).
+  applyAcknowledgement: (req: AcknowledgementRequest, opts: AcknowledgeOptions) => Promise<AcknowledgementResult>
+  listIncidents: (opts: { state?: IncidentState, priority?: PriorityName, limit: number, offset?: number }) => Promise<Incident[]>
+  getIncident: (id: number) => Promise<IncidentWithTimeline | null>
+  // The group's latest incident (open, or the last resolved one), or null: what messages say of it.
+  findIncident: (receiver: string, groupKey: string) => Promise<Incident | null>
+  incidentStats: (now: number) => Promise<IncidentStats>
   // Why the store cannot take writes now (the last failure, until a write the size of a
   // webhook's succeeds: an enqueue, a replay, housekeeping's probe), or null: /-/ready reports it.
   unavailable: () => string | null

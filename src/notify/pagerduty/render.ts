@@ -21,7 +21,7 @@ export interface PagerDutyPayload {
   custom_details: Record<string, unknown>
 }
 export interface PagerDutyEvent {
-  event_action: 'trigger' | 'resolve'
+  event_action: 'trigger' | 'acknowledge' | 'resolve'
   dedup_key: string
   payload: PagerDutyPayload
   links: PagerDutyLink[]
@@ -41,7 +41,7 @@ const MAX_FIELD = 1024          // source, component, group, class
 const MAX_DETAIL_VALUE = 8192   // any one label/annotation value inside custom_details
 const MAX_LINK_URL = 8192
 
-export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string }, opts: { now: Date, clientUrl?: string }): PagerDutyEvent {
+export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string }, opts: { now: Date, clientUrl?: string, incident?: string }): PagerDutyEvent {
   const view = viewGroup(group)
   const { lead, deadline, firing, resolved: resolvedCount, names } = view
   const resolved = group.status === 'resolved'
@@ -81,6 +81,7 @@ export function renderPagerDutyEvent (group: EnrichedGroup, dest: { name: string
     escalation: lead === undefined ? null : { primary: field(lead.escalation.primary), escalation: field(lead.escalation.escalation) },
     team: field(distinct(group.alerts.map((a) => a.team)).join(', ')),
     runbook: lead === undefined ? null : truncate(lead.runbookUrl, MAX_LINK_URL),
+    ...(opts.incident !== undefined ? { incident: truncate(opts.incident, MAX_DETAIL_VALUE) } : {}),
     receiver: field(group.receiver),
     destination: dest.name,
     num_firing: firing,

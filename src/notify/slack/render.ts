@@ -27,7 +27,7 @@ const LIST = { alerts: 20, lineName: 80, lineLabels: 240, lineSummary: 160 }
 const PRIORITY_ICON: Record<PriorityName, string> = { P0: '🔴', P1: '🟠', P2: '🟡', P3: '🔵' }
 const RESOLVED_ICON = '✅'
 
-export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarget, opts: { now: Date }): SlackMessage {
+export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarget, opts: { now: Date, incident?: string }): SlackMessage {
   const view = viewGroup(group)
   const resolved = group.status === 'resolved'
   const icon = resolved ? RESOLVED_ICON : PRIORITY_ICON[group.priority]
@@ -48,6 +48,7 @@ export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarge
     { type: 'section', fields: fields(view, opts.now) },
     ...alertList(view)
   ]
+  if (opts.incident !== undefined) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: escapeTruncate(opts.incident, LIMIT.sectionText) } })
   const buttons = linkButtons(view)
   if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons })
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: contextLine(group, dest) }] })

@@ -76,6 +76,69 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 3,
+    up: (db) => db.exec(`
+      -- One incident per group from its first firing webhook until it resolves.
+      CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        team TEXT NOT NULL,
+        title TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        triggered_at INTEGER NOT NULL,
+        respond_by INTEGER NOT NULL,
+        acknowledged_by TEXT,
+        acknowledged_via TEXT,
+        acknowledged_at INTEGER,
+        breached_at INTEGER,
+        escalations INTEGER NOT NULL DEFAULT 0,
+        repeats_left INTEGER NOT NULL,
+        escalate_to TEXT NOT NULL,
+        repeat_every_ms INTEGER,
+        -- Armed only while triggered: the escalation timer.
+        next_escalation_at INTEGER,
+        resolved_at INTEGER,
+        updated_at INTEGER NOT NULL);
+      CREATE UNIQUE INDEX incidents_open ON incidents (receiver, group_key) WHERE state <> 'resolved';
+      -- Due timers in order; only armed ones are in it, so 10,000 quiet incidents cost nothing.
+      CREATE INDEX incidents_due ON incidents (next_escalation_at) WHERE next_escalation_at IS NOT NULL;
+      CREATE INDEX incidents_dedup ON incidents (dedup_key, id);
+      CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE resolved_at IS NOT NULL;
+      CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL);
+      CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
+      -- Incidents by priority and state, kept by triggers: the gauges read 12 rows, not every
+      -- open incident.
+      CREATE TABLE incident_counts (priority INTEGER NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (priority, state)) WITHOUT ROWID;
+      INSERT INTO incident_counts (priority, state, n)
+        SELECT p.value, s.value, 0 FROM json_each('[0,1,2,3]') AS p, json_each('["triggered","acknowledged","resolved"]') AS s;
+      CREATE TRIGGER incident_counts_insert AFTER INSERT ON incidents BEGIN
+        UPDATE incident_counts SET n = n + 1 WHERE priority = NEW.priority AND state = NEW.state;
+      END;
+      CREATE TRIGGER incident_counts_update AFTER UPDATE OF priority, state ON incidents
+        WHEN OLD.priority <> NEW.priority OR OLD.state <> NEW.state BEGIN
+        UPDATE incident_counts SET n = n - 1 WHERE priority = OLD.priority AND state = OLD.state;
+        UPDATE incident_counts SET n = n + 1 WHERE priority = NEW.priority AND state = NEW.state;
+      END;
+      CREATE TRIGGER incident_counts_delete AFTER DELETE ON incidents BEGIN
+        UPDATE incident_counts SET n = n - 1 WHERE priority = OLD.priority AND state = OLD.state;
+      END;
+      -- Held for business hours until then (Unix ms; NULL: never held).
+      ALTER TABLE deliveries ADD COLUMN deferred_until INTEGER;
+      -- A group's held deliveries, skipped when it resolves; only held rows are in it.
+      CREATE INDEX deliveries_deferred ON deliveries (group_key) WHERE deferred_until IS NOT NULL;`)
+  },
+  {
+    version: 4,
     // Group first: a webhook's deliveries (one per destination) sit in one index page.
     up: (db) => db.exec(`DROP INDEX deliveries_group;
       CREATE INDEX deliveries_group ON deliveries (group_key, destination, state, id);`)

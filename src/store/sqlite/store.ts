@@ -11,6 +11,7 @@ import {
 } from '../types.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { createGroupCommitter } from './group-commit.js'
+import { createIncidentSteps } from './incidents.js'
 import { migrate } from './schema.js'
 import { createWalSync } from './wal-sync.js'
 
@@ -46,7 +47,7 @@ interface Row {
   id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
   group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
   claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
-  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null
+  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
 }
 interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
@@ -80,8 +81,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     takeKey: db.prepare(`INSERT INTO idempotency_keys (key, expires_at) VALUES (@key, @expiresAt)
       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= @now`),
     insert: db.prepare(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-        next_attempt_at, received_at, created_at, updated_at, last_reason)
-      VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, @now, @receivedAt, @now, @now, @lastReason)`),
+        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred_until)
+      VALUES (@destination, @type, @priority, @idempotencyKey, @groupKey, @body, @state, @nextAttemptAt, @receivedAt, @now, @now,
+        @lastReason, @deferredUntil)`),
     // Two statements, not UPDATE … RETURNING: SQLite's RETURNING scanned the table here.
     olderPending: db.prepare(`SELECT id, destination, type, priority FROM deliveries
       WHERE destination = @destination AND group_key = @groupKey AND state = 'pending' AND id < @id`),
@@ -132,6 +134,11 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       ON CONFLICT (id) DO UPDATE SET at = excluded.at, probe = excluded.probe`)
   }
 
+  const insertDelivery = (r: Parameters<Parameters<typeof createIncidentSteps>[1]['insertDelivery']>[0]): number =>
+    Number(q.insert.run({ ...r, nextAttemptAt: r.now, deferredUntil: null }).lastInsertRowid)
+  const takeKey = (key: string, expiresAt: number, now: number): boolean => q.takeKey.run({ key, expiresAt, now }).changes === 1
+  const incidents = createIncidentSteps(db, { insertDelivery, takeKey })
+
   let failure: string | null = null
   let closed = false
   const wal = cfg.synchronous === 'NORMAL' || file === ':memory:' ? null : createWalSync(`${file}-wal`)
@@ -149,14 +156,14 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   }
 
   // Enqueues and replays are what a caller was promised; everything else is bookkeeping.
-  const DURABLE: readonly StoreOperation[] = ['enqueue', 'replay']
+  const DURABLE: readonly StoreOperation[] = ['enqueue', 'replay', 'escalate', 'acknowledge']
 
   async function write<T> (operation: StoreOperation, run: () => T, onCommitted?: () => void): Promise<T> {
     try {
       const value = await committer.submit(run, { durable: DURABLE.includes(operation), ...(onCommitted !== undefined ? { onCommitted } : {}) })
       // Only a write the size of a webhook's clears a failure: a small claim or mark may still
       // fit where an enqueue does not.
-      if (operation !== 'claim' && operation !== 'mark') failure = null
+      if (operation !== 'claim' && operation !== 'mark' && operation !== 'escalate') failure = null
       return value
     } catch (err) {
       throw fail(operation, err)
@@ -186,31 +193,56 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     updatedAt: r.updated_at,
     lastError: r.last_error,
     lastReason: r.last_reason,
-    sentAt: r.sent_at
+    sentAt: r.sent_at,
+    deferredUntil: r.deferred_until
   })
   const claimOf = (d: Delivery): { id: number, attempts: number } => ({ id: d.id, attempts: d.attempts })
   const marked = (changes: number): MarkResult => changes === 1 ? 'done' : 'lost_claim'
 
   function enqueue (req: EnqueueRequest, now: number): EnqueueResult {
-    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [] }
+    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
     const notified = (q.notified.all(req.groupKey) as RefRow[]).map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
+    // Held notifications of a group that resolved are never sent, nor is the resolve to a
+    // destination that heard nothing else of it.
+    const heldBack = new Set<string>()
+    const deferredItems: Array<{ destination: string, until: number }> = []
+    if (req.resolved) {
+      result.resolvedWhileDeferred = incidents.skipDeferred(req.groupKey, now)
+      for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
+    }
     for (const item of req.plan(notified)) {
       if (q.takeKey.run({ key: item.idempotencyKey, expiresAt: now + cfg.idempotencyWindowMs, now }).changes === 0) {
         result.duplicates.push(item.idempotencyKey)
         continue
       }
-      const state = item.skip === true ? 'skipped' : 'pending'
+      const held = item.status === 'resolved' && heldBack.has(item.destination)
+      const state = item.skip === true || held ? 'skipped' : 'pending'
       const priority = priorityRank(item.priority)
-      const row = { ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, lastReason: item.skip === true ? 'not_configured' : null }
+      const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
+      const row = {
+        ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, nextAttemptAt: deferred ? item.notBefore : now,
+        deferredUntil: deferred ? item.notBefore : null, lastReason: held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
+      }
       const id = Number(q.insert.run(row).lastInsertRowid)
-      result.inserted.push({ id, destination: item.destination, type: item.type, priority: item.priority, state })
+      const inserted = { id, destination: item.destination, type: item.type, priority: item.priority }
+      if (held) {
+        result.resolvedWhileDeferred.push(inserted)
+        continue
+      }
+      result.inserted.push({ ...inserted, state })
       if (state === 'skipped') continue
       const older = q.olderPending.all({ ...row, id }) as RefRow[]
       if (older.length > 0) q.supersede.run({ ...row, id })
       for (const old of older) result.superseded.push(ref(old))
-      if (item.status === 'firing') q.remember.run(row)
+      // A held notification has told the destination nothing yet.
+      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
+      else if (item.status === 'firing') q.remember.run(row)
     }
     if (req.resolved) q.forget.run(req.groupKey)
+    if (req.incident !== undefined) {
+      const incident = incidents.onWebhook(req.groupKey, req.incident, now, deferredItems)
+      if (incident !== undefined) result.incident = incident
+    }
     return result
   }
 
@@ -280,8 +312,29 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await write('housekeeping', () => {
         q.heartbeat.run({ now })
         q.pruneNotified.run(sentBefore)
+        incidents.prune(sentBefore)
         return { deliveries: q.pruneDeliveries.run(sentBefore).changes, keys: q.pruneKeys.run(now).changes }
       })
+    },
+    async fireDueEscalations (req) {
+      const peek = await read(() => incidents.peekDue(req.now))
+      if (!peek.due) return { fired: [], nextDueAt: peek.nextDueAt }
+      return await write('escalate', () => incidents.fireDue(req, req.now + cfg.idempotencyWindowMs))
+    },
+    async applyAcknowledgement (req, opts) {
+      return await write('acknowledge', () => incidents.acknowledge(req, opts, deps.now()))
+    },
+    async listIncidents (opts) {
+      return await read(() => incidents.list(opts))
+    },
+    async getIncident (id) {
+      return await read(() => incidents.get(id))
+    },
+    async findIncident (receiver, groupKey) {
+      return await read(() => incidents.find(receiver, groupKey))
+    },
+    async incidentStats (now) {
+      return await read(() => incidents.stats(now))
     },
     unavailable: () => closed ? 'store is closed' : committer.fatal() ?? failure,
     fatal: () => committer.fatal(),
