@@ -8,6 +8,7 @@ import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
 import { deliveriesRoutes } from './routes/deliveries.js'
 import { registerErrorHandlers } from './routes/errors.js'
 import { healthRoutes } from './routes/health.js'
+import { pagerDutyWebhookRoutes, type PagerDutyWebhookConfig } from './routes/pagerduty-webhook.js'
 import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
@@ -30,6 +31,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger
   /** Extra readiness condition (e.g. shutting down); the store's own state is always checked. */
   notReady?: () => string | null
+  /** PagerDuty webhooks v3 intake; unset: /integrations/pagerduty answers 404. */
+  pagerDuty?: PagerDutyWebhookConfig
   /** Wakes the dispatcher (a dead letter replayed). */
   wakeDispatcher?: () => void
 }
@@ -63,6 +66,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwagger, OPENAPI_OPTIONS)
   await app.register(openapiRoutes)
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
+  await app.register(pagerDutyWebhookRoutes, { pagerDuty: deps.pagerDuty, bodyLimit: deps.bodyLimit, metrics: deps.metrics, now })
   await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
   await app.register(async (admin) => {
