@@ -5,8 +5,8 @@ import { Value } from '@sinclair/typebox/value'
 import { AcknowledgementRequest, type AcknowledgementResult, type ApplyAcknowledgement } from '../../src/incidents/acknowledge-port.js'
 import { REPO } from './app.js'
 
-// PagerDuty webhooks v3 as PagerDuty sends them: the documented example payloads (byte-for-byte
-// copies of ../shared/fixtures/pagerduty) and the signature, written here independently of
+// PagerDuty webhooks v3 as PagerDuty sends them: payloads shaped like PagerDuty's documented
+// examples (test/fixtures/pagerduty, ids made up) and the signature, written here independently of
 // src/ so a mistake there cannot be mirrored: `v1=` + hex HMAC-SHA256(secret, raw body), one
 // per active secret, comma-separated.
 
