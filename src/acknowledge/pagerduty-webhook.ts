@@ -60,7 +60,8 @@ export const PagerDutyEvent = Type.Object({
   incidentKey: Type.Union([Type.String(), Type.Null()]),
   /** Unix ms; null when absent or not a timestamp. */
   occurredAt: Type.Union([Type.Number(), Type.Null()]),
-  agent: Type.Union([Type.Object({ id: Type.Union([Type.String(), Type.Null()]), name: Type.String() }), Type.Null()])
+  /** Who acted: the agent's summary (its name), else its id; null when PagerDuty itself did. */
+  agent: Type.Union([Type.Object({ name: Type.String() }), Type.Null()])
 })
 export type PagerDutyEvent = Static<typeof PagerDutyEvent>
 
@@ -75,7 +76,7 @@ export function parseEvent (body: unknown): PagerDutyEvent | undefined {
     eventType: event.event_type,
     incidentKey: event.data.incident_key ?? null,
     occurredAt: Number.isFinite(occurredAt) ? occurredAt : null,
-    agent: agentName !== undefined ? { id: event.agent?.id ?? null, name: agentName } : null
+    agent: agentName !== undefined ? { name: agentName } : null
   }
 }
 

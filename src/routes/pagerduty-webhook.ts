@@ -111,7 +111,7 @@ export async function pagerDutyWebhookRoutes (app: FastifyInstance, opts: PagerD
       result = await pagerDuty.acknowledge({ dedupKey: incidentKey, action, by, via: 'pagerduty', at: event.occurredAt ?? now().getTime(), eventId })
     } catch (err) {
       count('unavailable')
-      request.log.error({ err: (err as Error).message, eventId, eventType }, 'PagerDuty webhook not recorded; answered 503 so PagerDuty retries')
+      request.log.error({ err: err instanceof Error ? err.message : String(err), eventId, eventType }, 'PagerDuty webhook not recorded; answered 503 so PagerDuty retries')
       reply.header('retry-after', '5')
       return sendError(reply, 503, 'unavailable', 'cannot record the acknowledgement right now; retry')
     }
