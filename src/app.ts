@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health.js'
 import { incidentsRoutes } from './routes/incidents.js'
 import { createAcknowledger } from './incidents/acknowledge.js'
 import type { ApplyAcknowledgement } from './incidents/types.js'
+import { pagerDutyWebhookRoutes, type PagerDutyWebhookConfig } from './routes/pagerduty-webhook.js'
 import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
@@ -33,6 +34,9 @@ export interface AppDeps {
   logger?: FastifyBaseLogger
   /** Extra readiness condition (e.g. shutting down); the store's own state is always checked. */
   notReady?: () => string | null
+  /** PagerDuty webhooks v3 intake; unset: /integrations/pagerduty answers 404. */
+  // The acknowledgement port defaults to the app's own (the incident store).
+  pagerDuty?: Omit<PagerDutyWebhookConfig, 'acknowledge'> & Partial<Pick<PagerDutyWebhookConfig, 'acknowledge'>>
   /** Wakes the dispatcher (a dead letter replayed). */
   wakeDispatcher?: () => void
   /** Whether a destination has its secret (an acknowledgement to PagerDuty is skipped otherwise). */
@@ -78,6 +82,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifySwagger, OPENAPI_OPTIONS)
   await app.register(openapiRoutes)
   await app.register(webhookRoutes, { auth: deps.auth, bodyLimit: deps.bodyLimit, metrics: deps.metrics, intake: deps.intake, now })
+  await app.register(pagerDutyWebhookRoutes, { pagerDuty: deps.pagerDuty === undefined ? undefined : { secrets: deps.pagerDuty.secrets, acknowledge: deps.pagerDuty.acknowledge ?? acknowledge }, bodyLimit: deps.bodyLimit, metrics: deps.metrics, now })
   await app.register(previewRoutes, { catalog: deps.catalog, bodyLimit: deps.bodyLimit, now, findIncident: deps.store.findIncident })
   const adminAuth = deps.adminToken !== undefined ? createAuthHook({ bearerToken: deps.adminToken }) : undefined
   await app.register(async (admin) => {

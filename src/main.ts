@@ -108,6 +108,7 @@ export async function serve (env: Env): Promise<void> {
     store,
     now,
     logger,
+    ...(settings.pagerDutyWebhookSecrets !== undefined ? { pagerDuty: { secrets: settings.pagerDutyWebhookSecrets } } : {}),
     notReady: () => closing ? 'shutting down' : null,
     wakeDispatcher: dispatcher.wake,
     isConfigured: (name) => runtime.destinations.get(name)?.configured === true

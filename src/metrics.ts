@@ -11,6 +11,13 @@ import { STORE_OPERATIONS } from './store/types.js'
 
 export const WEBHOOK_OUTCOMES = ['accepted', 'duplicate', 'bad_request', 'unauthorized', 'too_large', 'unsupported_media_type', 'unavailable'] as const
 export type WebhookOutcome = typeof WEBHOOK_OUTCOMES[number]
+// POST /integrations/pagerduty: the port's outcomes, then events answered 2xx but not acted on
+// (ignored_type, unrecognized), then the rejections (401, 400, 413, 404 while unset, 503).
+export const PAGERDUTY_WEBHOOK_OUTCOMES = [
+  'applied', 'duplicate', 'unknown_incident', 'no_change', 'ignored_type', 'unrecognized',
+  'bad_signature', 'invalid_json', 'too_large', 'not_configured', 'unavailable'
+] as const
+export type PagerDutyWebhookOutcome = typeof PAGERDUTY_WEBHOOK_OUTCOMES[number]
 export const NOTIFICATION_OUTCOMES = ['sent', 'retry', 'dead', 'skipped'] as const
 export type NotificationOutcome = typeof NOTIFICATION_OUTCOMES[number]
 export const RELOAD_OUTCOMES = ['success', 'failure'] as const
@@ -36,6 +43,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
   const m = {
     registry,
     webhooksReceived: new Counter({ name: `${p}webhooks_received_total`, help: 'Alertmanager webhooks received, by outcome.', labelNames: ['outcome'] as const, registers }),
+    pagerDutyWebhooks: new Counter({ name: `${p}pagerduty_webhooks_total`, help: 'PagerDuty webhooks v3 received on /integrations/pagerduty, by outcome.', labelNames: ['outcome'] as const, registers }),
     alertsEnriched: new Counter({ name: `${p}alerts_enriched_total`, help: 'Alerts enriched from accepted webhooks, by priority, status and whether a catalog entry matched.', labelNames: ['priority', 'status', 'matched'] as const, registers }),
     alertsIgnored: new Counter({ name: `${p}alerts_ignored_total`, help: 'Alerts in accepted webhooks whose severity the catalog maps to ignore (severityPriority): sent nowhere. By status.', labelNames: ['status'] as const, registers }),
     alertsUnknownSeverity: new Counter({ name: `${p}alerts_unknown_severity_total`, help: 'Alerts in accepted webhooks given the default priority because their severity label is missing or not in severityPriority (and no entry set a priority).', labelNames: ['reason'] as const, registers }),
@@ -61,6 +69,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
   }
 
   for (const o of WEBHOOK_OUTCOMES) m.webhooksReceived.labels({ outcome: o }).inc(0)
+  for (const o of PAGERDUTY_WEBHOOK_OUTCOMES) m.pagerDutyWebhooks.labels({ outcome: o }).inc(0)
   for (const status of ALERT_STATUSES) m.alertsIgnored.labels({ status }).inc(0)
   for (const reason of UNMAPPED_SEVERITY_REASONS) m.alertsUnknownSeverity.labels({ reason }).inc(0)
   for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o }).inc(0)

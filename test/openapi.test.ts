@@ -6,6 +6,7 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { BUNDLED_CATALOG, buildTestApp, fixture } from './helpers/app.js'
+import { createRecordingAcknowledgements, pagerDutyFixtureText, signPagerDuty } from './helpers/pagerduty-webhook.js'
 
 // GET /openapi.json is generated from the route schemas. The document is a valid OpenAPI 3.1
 // document, lists every route, and every real response of every route (each status a route
@@ -18,10 +19,11 @@ type Doc = { openapi: string, paths: Record<string, Record<string, Operation>> }
 const ROUTES = [
   'GET /-/healthy', 'GET /-/ready', 'GET /api/v1/catalog', 'GET /api/v1/deliveries', 'GET /metrics', 'GET /openapi.json',
   'GET /runbooks', 'GET /runbooks/', 'GET /runbooks/{file}', 'POST /-/reload', 'POST /api/v1/deliveries/{id}/retry',
-  'POST /api/v1/preview', 'POST /webhook', 'GET /api/v1/incidents', 'GET /api/v1/incidents/{id}', 'POST /api/v1/incidents/{id}/ack'
+  'POST /api/v1/preview', 'POST /webhook', 'GET /api/v1/incidents', 'GET /api/v1/incidents/{id}', 'POST /api/v1/incidents/{id}/ack', 'POST /integrations/pagerduty'
 ]
 const ADMIN = 'admin-token'
 const WEBHOOK = 'webhook-token'
+const PD_SECRET = 'pagerduty-signing-secret'
 
 t.test('GET /openapi.json is a valid OpenAPI 3.1 document listing every route', async (t) => {
   const h = await buildTestApp()
@@ -57,14 +59,17 @@ t.test('every route\'s real responses match the document', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const catalogPath = join(dir, 'catalog.yaml')
   writeFileSync(catalogPath, readFileSync(BUNDLED_CATALOG))
-  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK } })
+  const acknowledgements = createRecordingAcknowledgements(['9f2c1a4e0b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e'])
+  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK }, pagerDuty: { secrets: [PD_SECRET], acknowledge: acknowledgements.acknowledge } })
   t.teardown(h.close)
+  const withoutPagerDuty = await buildTestApp({ catalogPath })
+  t.teardown(withoutPagerDuty.close)
   const doc = (await h.app.inject('/openapi.json')).json<Doc>()
   const ajv = new Ajv2020({ strict: false, allErrors: true })
   const seen = new Map<string, Set<string>>()
 
-  async function check (route: string, req: InjectOptions): Promise<LightMyRequestResponse> {
-    const res = await h.app.inject(req)
+  async function check (route: string, req: InjectOptions, app = h.app): Promise<LightMyRequestResponse> {
+    const res = await app.inject(req)
     const [method, path] = route.split(' ') as [string, string]
     const op = doc.paths[path]?.[method.toLowerCase()]
     const documented = op?.responses[String(res.statusCode)]
@@ -114,6 +119,17 @@ t.test('every route\'s real responses match the document', async (t) => {
   }
   t.equal((await check('POST /webhook', { method: 'POST', url: '/webhook', headers: hook, payload })).json().status, 'duplicate')
   await check('POST /webhook', { method: 'POST', url: '/webhook', headers: json, payload })
+
+  const pd = (body: string, signature?: string): InjectOptions => ({ method: 'POST', url: '/integrations/pagerduty', payload: body, headers: { ...json, ...(signature !== undefined ? { 'x-pagerduty-signature': signature } : {}) } })
+  const acked = pagerDutyFixtureText('incident.acknowledged')
+  t.equal((await check('POST /integrations/pagerduty', pd(acked, signPagerDuty(acked, PD_SECRET)))).statusCode, 200)
+  await check('POST /integrations/pagerduty', pd(acked))
+  await check('POST /integrations/pagerduty', pd('{bad json', signPagerDuty('{bad json', PD_SECRET)))
+  const huge = JSON.stringify({ pad: 'x'.repeat(5 * 1024 * 1024) })
+  await check('POST /integrations/pagerduty', pd(huge, signPagerDuty(huge, PD_SECRET)))
+  acknowledgements.failWith(new Error('store down'))
+  t.equal((await check('POST /integrations/pagerduty', pd(acked, signPagerDuty(acked, PD_SECRET)))).statusCode, 503)
+  t.equal((await check('POST /integrations/pagerduty', pd(acked, signPagerDuty(acked, PD_SECRET)), withoutPagerDuty.app)).statusCode, 404)
 
   await check('GET /api/v1/deliveries', { url: '/api/v1/deliveries', headers: admin })
   await check('GET /api/v1/deliveries', { url: '/api/v1/deliveries?state=nope', headers: admin })

@@ -1,18 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pino from 'pino'
 import t, { type Test } from 'tap'
+import { LOG_REDACT_PATHS } from '../src/app.js'
+import { buildTestApp } from './helpers/app.js'
 import { startServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import type { FakeMode, FakeServer } from './helpers/fake-http.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
+import { createRecordingAcknowledgements, pagerDutyEventBody, pagerDutyFixtureText, signPagerDuty } from './helpers/pagerduty-webhook.js'
 import { freePort, waitUntil } from './helpers/prometheus.js'
 
 // Secrets never leak: the real service (a child process logging at trace level) is driven
 // through every delivery path — sent, retried (500, 429 + Retry-After, timeout, connection
 // refused), dead (404, 410, 400 and Slack ok:false, some of them echoing the secret back),
-// skipped — and every request rejection. Then no secret may appear in the log, /metrics,
+// skipped — and every request rejection, PagerDuty webhooks (signed with either of two
+// rotating secrets, badly signed) included. Then no secret may appear in the log, /metrics,
 // the deliveries API (every state), the catalog API, or any error body; while the fakes
 // prove the secrets were used for the deliveries themselves.
 
@@ -21,6 +26,9 @@ const DEPLOY_TOKEN = 'SECRETdeploytoken456'
 const ROUTING_KEY = 'R0UT1NGKEYsecretsecretsecret0001' // 32 chars, as PagerDuty requires
 const ESCALATION_KEY = 'ESCALAT10NsecretsecretsecretKEY2' // the escalation service's, 32 chars
 const BEARER = 'BEARERsecretWEBHOOKtoken789'
+// Two, as during a rotation: PAGERDUTY_WEBHOOK_SECRET="old,new".
+const PD_OLD = 'PDWEBHOOKsecretOLD0123456789'
+const PD_NEW = 'PDWEBHOOKsecretNEW9876543210'
 
 interface DeliveryView { id: number, destination: string, groupKey: string, state: string, attempts: number, lastReason: string | null, lastError: string | null }
 
@@ -56,6 +64,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     WEBHOOK_BEARER_TOKEN: BEARER,
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
     PAGERDUTY_ESCALATION_ROUTING_KEY: ESCALATION_KEY,
+    PAGERDUTY_WEBHOOK_SECRET: `${PD_OLD},${PD_NEW}`,
     PAGERDUTY_EVENTS_URL: pagerduty.url,
     SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slackUrl,
     SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl
@@ -211,6 +220,20 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     t.pass('acknowledged in PagerDuty')
   })
 
+  t.test('PagerDuty webhooks: signed, badly signed, the secret itself sent as a signature, not JSON', async (t) => {
+    const body = pagerDutyFixtureText('incident.acknowledged')
+    const post = async (what: string, payload: string, signature?: string) => (await request(`pagerduty webhook: ${what}`, '/integrations/pagerduty', {
+      method: 'POST', body: payload, headers: { 'content-type': 'application/json', ...(signature !== undefined ? { 'x-pagerduty-signature': signature } : {}) }
+    })).status
+    t.not(await post('signed with the new secret', body, signPagerDuty(body, PD_NEW)), 401, 'passes the signature check')
+    t.not(await post('signed with the old secret', body, signPagerDuty(body, PD_OLD)), 401, 'passes with the old secret too')
+    t.equal(await post('unsigned', body), 401)
+    t.equal(await post('wrong secret', body, signPagerDuty(body, `${PD_NEW}x`)), 401)
+    t.equal(await post('the secret as the signature', body, `v1=${PD_NEW},v1=${PD_OLD}`), 401)
+    t.equal(await post('not JSON', 'nope', signPagerDuty('nope', PD_NEW)), 400)
+    await request('openapi', '/openapi.json')
+  })
+
   t.test('the secrets were used for the deliveries', async (t) => {
     t.ok(slack.accepted.length > 0 && slack.received.every((r) => r.path === `/services/T0FAKE000/B0FAKE000/${SLACK_TOKEN}`), 'every Slack post went to the secret webhook URL')
     const keyOf = (r: { body: string }): string | undefined => (JSON.parse(r.body) as { routing_key?: string }).routing_key
@@ -239,7 +262,9 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
       ['Slack URL path', new URL(slackUrl).pathname],
       ['refused Slack URL path', new URL(deployUrl).pathname],
       ['URL-encoded Slack URL', encodeURIComponent(slackUrl)],
-      ['bearer token as basic credentials', Buffer.from(`am:${BEARER}`).toString('base64')]
+      ['bearer token as basic credentials', Buffer.from(`am:${BEARER}`).toString('base64')],
+      ['PagerDuty webhook secret (old)', PD_OLD],
+      ['PagerDuty webhook secret (new)', PD_NEW]
     ]
     for (const [name, needle] of needles) {
       const leaks = all.filter((a) => a.text.includes(needle)).map((a) => `${a.what}: …${excerpt(a.text, needle)}…`)
@@ -252,3 +277,43 @@ function excerpt (text: string, needle: string): string {
   const i = text.indexOf(needle)
   return text.slice(Math.max(0, i - 120), i + needle.length + 40)
 }
+
+// The same promise in process, through every outcome of the PagerDuty webhook route (the
+// service process above has no incident store behind the route yet, so it answers 503 there).
+t.test('PagerDuty webhook secrets reach no log line, metric or answer, whatever the outcome', async (t) => {
+  const lines: string[] = []
+  const logger = pino({ level: 'trace', redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, { write: (line: string) => { lines.push(line) } })
+  const ours = '9f2c1a4e0b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e'
+  const port = createRecordingAcknowledgements([ours])
+  const h = await buildTestApp({ logger, pagerDuty: { secrets: [PD_OLD, PD_NEW], acknowledge: port.acknowledge } })
+  t.teardown(h.close)
+  const answers: string[] = []
+  const post = async (payload: string, signature?: string): Promise<void> => {
+    const res = await h.app.inject({ method: 'POST', url: '/integrations/pagerduty', payload, headers: { 'content-type': 'application/json', ...(signature !== undefined ? { 'x-pagerduty-signature': signature } : {}) } })
+    answers.push(`${JSON.stringify(res.headers)}\n${res.body}`)
+  }
+  const acked = pagerDutyFixtureText('incident.acknowledged')
+  await post(acked, signPagerDuty(acked, PD_NEW)) // applied
+  await post(acked, signPagerDuty(acked, PD_OLD)) // duplicate
+  const again = pagerDutyEventBody('incident.acknowledged', { id: 'AGAIN' })
+  await post(again, signPagerDuty(again, PD_NEW)) // no_change
+  const foreign = pagerDutyEventBody('incident.acknowledged', { id: 'FOREIGN', incidentKey: 'not-ours' })
+  await post(foreign, signPagerDuty(foreign, PD_NEW)) // unknown_incident
+  const escalated = pagerDutyEventBody('incident.acknowledged', { id: 'ESC', eventType: 'incident.escalated' })
+  await post(escalated, signPagerDuty(escalated, PD_NEW)) // ignored_type
+  await post('{"x":1}', signPagerDuty('{"x":1}', PD_NEW)) // unrecognized
+  await post('nope', signPagerDuty('nope', PD_NEW)) // invalid_json
+  for (const signature of [undefined, `v1=${PD_NEW}`, `v0=${PD_OLD}`, signPagerDuty(acked, `${PD_NEW}x`)]) await post(acked, signature) // bad_signature
+  port.failWith(new Error('store down'))
+  const resolved = pagerDutyFixtureText('incident.resolved')
+  await post(resolved, signPagerDuty(resolved, PD_NEW)) // unavailable
+  const metrics = (await h.app.inject('/metrics')).body
+  for (const outcome of ['applied', 'duplicate', 'no_change', 'unknown_incident', 'ignored_type', 'unrecognized', 'invalid_json', 'bad_signature', 'unavailable']) {
+    t.match(metrics, new RegExp(`alert_enricher_pagerduty_webhooks_total\\{outcome="${outcome}"\\} [1-9]`), `outcome ${outcome} was produced`)
+  }
+  const everything = [...answers, metrics, (await h.app.inject('/openapi.json')).body, ...lines]
+  t.ok(lines.some((l) => l.includes('PagerDuty webhook handled')) && lines.some((l) => l.includes('bad signature')), 'the log holds the route\'s lines')
+  for (const secret of [PD_OLD, PD_NEW]) {
+    t.same(everything.filter((text) => text.includes(secret)).map((text) => excerpt(text, secret)), [], 'the secret appears nowhere')
+  }
+})

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { loadSettings, SettingsError } from '../src/config/settings.js'
 
-const files: Record<string, string> = { '/run/secrets/token': 'file-token\n', '/run/secrets/pw': 'file-pw\n' }
+const files: Record<string, string> = { '/run/secrets/token': 'file-token\n', '/run/secrets/pw': 'file-pw\n', '/run/secrets/pd': 'pd-old,pd-new\n' }
 const readFile = (p: string): string => {
   const content = files[p]
   if (content === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' })
@@ -13,12 +13,21 @@ t.test('defaults match interface.md', async (t) => {
   t.match(s, { port: 9095, host: '0.0.0.0', catalogPath: 'rules/catalog.yaml', dataDir: './data', logLevel: 'info', webhookBodyLimitBytes: 4194304, pagerDutyEventsUrl: 'https://events.pagerduty.com/v2/enqueue' })
   t.equal(s.webhookBearerToken, undefined)
   t.equal(s.webhookBasicAuth, undefined)
+  t.equal(s.pagerDutyWebhookSecrets, undefined, 'no PagerDuty webhook secret: the route answers 404')
 })
 
 t.test('secrets from env or NAME_FILE', async (t) => {
   t.equal(loadSettings({ WEBHOOK_BEARER_TOKEN: 'env-token' }, readFile).webhookBearerToken, 'env-token')
   t.equal(loadSettings({ WEBHOOK_BEARER_TOKEN_FILE: '/run/secrets/token' }, readFile).webhookBearerToken, 'file-token')
   t.same(loadSettings({ WEBHOOK_BASIC_AUTH_USERNAME: 'am', WEBHOOK_BASIC_AUTH_PASSWORD_FILE: '/run/secrets/pw' }, readFile).webhookBasicAuth, { username: 'am', password: 'file-pw' })
+})
+
+t.test('PAGERDUTY_WEBHOOK_SECRET: one secret, or several comma-separated during rotation', async (t) => {
+  t.same(loadSettings({ PAGERDUTY_WEBHOOK_SECRET: 'pd-one' }, readFile).pagerDutyWebhookSecrets, ['pd-one'])
+  t.same(loadSettings({ PAGERDUTY_WEBHOOK_SECRET: ' pd-old , pd-new ,' }, readFile).pagerDutyWebhookSecrets, ['pd-old', 'pd-new'])
+  t.same(loadSettings({ PAGERDUTY_WEBHOOK_SECRET_FILE: '/run/secrets/pd' }, readFile).pagerDutyWebhookSecrets, ['pd-old', 'pd-new'])
+  t.equal(loadSettings({ PAGERDUTY_WEBHOOK_SECRET: '' }, readFile).pagerDutyWebhookSecrets, undefined, 'empty is unset')
+  t.throws(() => loadSettings({ PAGERDUTY_WEBHOOK_SECRET: ' , ,' }, readFile), new SettingsError('PAGERDUTY_WEBHOOK_SECRET: set but holds no secret (expected one or more, comma-separated)'))
 })
 
 t.test('RUNBOOK_BASE_URL overrides the catalog base when it is an http(s) URL', async (t) => {

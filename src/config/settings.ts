@@ -19,6 +19,8 @@ export const Settings = Type.Object({
   webhookBasicAuth: Type.Optional(Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) })),
   adminToken: Type.Optional(Type.String({ minLength: 1 })),
   webhookBodyLimitBytes: Type.Integer({ minimum: 1024 }),
+  /** PagerDuty webhooks v3 signing secrets (several while one is rotated); unset: the route answers 404. */
+  pagerDutyWebhookSecrets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
   pagerDutyEventsUrl: Type.String({ minLength: 1 }),
   // Delivery tuning, all optional with production defaults.
   idempotencyWindowSeconds: Type.Integer({ minimum: 0 }),
@@ -44,6 +46,15 @@ export function readSecretEnv (env: Env, name: string, readFile: (p: string) => 
   }
 }
 
+// A comma-separated list of secrets (rotation: old and new side by side). Errors never quote it.
+function splitSecrets (env: Env, name: string, readFile?: (p: string) => string): string[] | undefined {
+  const raw = readSecretEnv(env, name, readFile)
+  if (raw === undefined) return undefined
+  const secrets = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (secrets.length === 0) throw new SettingsError(`${name}: set but holds no secret (expected one or more, comma-separated)`)
+  return secrets
+}
+
 function int (env: Env, name: string, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -59,6 +70,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
   }
   const token = readSecretEnv(env, 'WEBHOOK_BEARER_TOKEN', readFile)
   const adminToken = readSecretEnv(env, 'ADMIN_BEARER_TOKEN', readFile)
+  const pagerDutyWebhookSecrets = splitSecrets(env, 'PAGERDUTY_WEBHOOK_SECRET', readFile)
   const settings: Settings = {
     port: int(env, 'PORT', 9095),
     host: env.HOST ?? '0.0.0.0',
@@ -70,6 +82,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     ...(token !== undefined ? { webhookBearerToken: token } : {}),
     ...(username !== undefined && username !== '' && password !== undefined ? { webhookBasicAuth: { username, password } } : {}),
     ...(adminToken !== undefined ? { adminToken } : {}),
+    ...(pagerDutyWebhookSecrets !== undefined ? { pagerDutyWebhookSecrets } : {}),
     webhookBodyLimitBytes: int(env, 'WEBHOOK_BODY_LIMIT_BYTES', 4 * 1024 * 1024),
     pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? DEFAULT_PAGERDUTY_EVENTS_URL,
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),

@@ -10,6 +10,7 @@ import { createIntake } from '../../src/outbox/intake.js'
 import { createSqliteStore, type SqliteStoreDeps } from '../../src/store/sqlite/store.js'
 import type { Store } from '../../src/store/types.js'
 import type { WebhookAuthConfig } from '../../src/routes/auth.js'
+import type { PagerDutyWebhookConfig } from '../../src/routes/pagerduty-webhook.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 // Byte-for-byte copies of ../shared/fixtures/alertmanager, so a clone tests on its own.
@@ -45,6 +46,7 @@ export async function buildTestApp (opts: {
   storeDeps?: Partial<SqliteStoreDeps>
   wakeDispatcher?: () => void
   logger?: FastifyBaseLogger
+  pagerDuty?: PagerDutyWebhookConfig
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -72,7 +74,8 @@ export async function buildTestApp (opts: {
     intake,
     store,
     now,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {})
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.pagerDuty !== undefined ? { pagerDuty: opts.pagerDuty } : {})
   })
   return {
     app, store, metrics, catalog, dataDir,
