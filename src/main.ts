@@ -142,6 +142,7 @@ function bindDestinations (catalog: Catalog, settings: Settings, env: Env, metri
     fetch: globalThis.fetch,
     timeoutMs: settings.notifyTimeoutMs,
     pagerDutyEventsUrl: settings.pagerDutyEventsUrl,
+    slackApiUrl: settings.slackApiUrl,
     now,
     onSecretError: (message) => { logger.error({ error: message }, 'cannot read a destination secret; that destination is skipped') }
   })

@@ -79,6 +79,8 @@ export function initDestinationLabels (m: Metrics, destinations: DestinationLabe
     m.rateLimitWaits.labels(d.destination, d.type).inc(0)
     m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
     for (const reason of FAILURE_REASONS) {
+      // Handled inside the Slack bot notifier (it posts anew), so never a delivery's outcome.
+      if (reason === 'message_gone') continue
       if (reason === 'not_configured' || reason === 'superseded') {
         m.notifications.labels(d.destination, d.type, 'skipped', reason).inc(0)
         continue

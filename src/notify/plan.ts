@@ -74,7 +74,7 @@ export function routeGroup (group: EnrichedGroup, destinations: Record<string, D
 
 export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: { now: Date, clientUrl?: string }): SlackMessage | PagerDutyEvent {
   return dest.type === 'slack'
-    ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now })
+    ? renderSlackMessage(sub, { name: id, channel: dest.channel ?? ('channelId' in dest ? dest.channelId : id) }, { now: opts.now })
     : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
 }
 

@@ -11,15 +11,25 @@ export const FailureReason = Type.Union([
   Type.Literal('rejected'),          // 2xx transport but the service said no (Slack ok:false)
   Type.Literal('not_configured'),    // destination secret unset
   Type.Literal('expired'),           // retried past the maximum age
-  Type.Literal('superseded')         // a newer notification of the same group replaced it
+  Type.Literal('superseded'),        // a newer notification of the same group replaced it
+  // chat.update found no message to edit (deleted, or not ours to edit): post a new one instead.
+  // The Slack bot notifier acts on it itself; it only reaches a delivery if that repost is skipped.
+  Type.Literal('message_gone')
 ])
 export type FailureReason = Static<typeof FailureReason>
 export const FAILURE_REASONS: readonly FailureReason[] = [
-  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded'
+  'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded', 'message_gone'
 ]
 
+// Where a Slack Web API post landed: what chat.update and thread replies need later.
+export const SlackMessageRef = Type.Object({
+  channel: Type.String({ minLength: 1 }),
+  ts: Type.String({ minLength: 1 })
+})
+export type SlackMessageRef = Static<typeof SlackMessageRef>
+
 export const SendResult = Type.Union([
-  Type.Object({ ok: Type.Literal(true), status: Type.Integer() }),
+  Type.Object({ ok: Type.Literal(true), status: Type.Integer(), message: Type.Optional(SlackMessageRef) }),
   Type.Object({
     ok: Type.Literal(false),
     retryable: Type.Boolean(),
