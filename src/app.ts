@@ -2,6 +2,7 @@ import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { CatalogHolder } from './config/catalog-holder.js'
 import type { Metrics } from './metrics.js'
+import type { AcknowledgePort } from './incidents/acknowledge-port.js'
 import type { Intake } from './outbox/intake.js'
 import type { Store } from './store/types.js'
 import { createAuthHook, type WebhookAuthConfig } from './routes/auth.js'
@@ -11,6 +12,7 @@ import { healthRoutes } from './routes/health.js'
 import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
+import { slackInteractionsRoutes } from './routes/slack-interactions.js'
 import { webhookRoutes } from './routes/webhook.js'
 
 // buildApp wires the HTTP edge from injected parts; it opens no files and starts no timers,
@@ -32,11 +34,15 @@ export interface AppDeps {
   notReady?: () => string | null
   /** Wakes the dispatcher (a dead letter replayed). */
   wakeDispatcher?: () => void
+  /** Verifies Slack interactivity requests; unset turns POST /integrations/slack/interactions off (404). */
+  slackSigningSecret?: string
+  /** Where a Slack Acknowledge click goes (the incidents module). */
+  acknowledge?: AcknowledgePort
 }
 
 // Secret-bearing fields that must never reach a log line, at any level.
 export const LOG_REDACT_PATHS = [
-  'req.headers.authorization', 'headers.authorization', '*.webhookUrl', '*.routingKey', '*.routing_key', '*.token', '*.password'
+  'req.headers.authorization', 'headers.authorization', '*.webhookUrl', '*.routingKey', '*.routing_key', '*.token', '*.password', '*.botToken', '*.signingSecret', '*.response_url'
 ]
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
@@ -71,6 +77,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(deliveriesRoutes, { store: deps.store, ...(deps.wakeDispatcher !== undefined ? { wakeDispatcher: deps.wakeDispatcher } : {}) })
   })
   await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
+  await app.register(slackInteractionsRoutes, {
+    ...(deps.slackSigningSecret !== undefined ? { signingSecret: deps.slackSigningSecret } : {}),
+    ...(deps.acknowledge !== undefined ? { acknowledge: deps.acknowledge } : {}),
+    metrics: deps.metrics,
+    now
+  })
   await app.register(healthRoutes, {
     ...(adminAuth !== undefined ? { reloadAuth: adminAuth } : {}),
     catalog: deps.catalog,

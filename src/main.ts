@@ -100,6 +100,7 @@ export async function serve (env: Env): Promise<void> {
     store,
     now,
     logger,
+    ...(settings.slackSigningSecret !== undefined ? { slackSigningSecret: settings.slackSigningSecret } : {}),
     notReady: () => closing ? 'shutting down' : null,
     wakeDispatcher: dispatcher.wake
   })

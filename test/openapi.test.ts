@@ -6,6 +6,7 @@ import SwaggerParser from '@apidevtools/swagger-parser'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { BUNDLED_CATALOG, buildTestApp, fixture } from './helpers/app.js'
+import { acknowledgeClick, interactionBody, signSlackRequest } from './helpers/fake-slack-api.js'
 
 // GET /openapi.json is generated from the route schemas. The document is a valid OpenAPI 3.1
 // document, lists every route, and every real response of every route (each status a route
@@ -18,10 +19,11 @@ type Doc = { openapi: string, paths: Record<string, Record<string, Operation>> }
 const ROUTES = [
   'GET /-/healthy', 'GET /-/ready', 'GET /api/v1/catalog', 'GET /api/v1/deliveries', 'GET /metrics', 'GET /openapi.json',
   'GET /runbooks', 'GET /runbooks/', 'GET /runbooks/{file}', 'POST /-/reload', 'POST /api/v1/deliveries/{id}/retry',
-  'POST /api/v1/preview', 'POST /webhook'
+  'POST /api/v1/preview', 'POST /integrations/slack/interactions', 'POST /webhook'
 ]
 const ADMIN = 'admin-token'
 const WEBHOOK = 'webhook-token'
+const SLACK_SECRET = 'slack-signing-secret'
 
 t.test('GET /openapi.json is a valid OpenAPI 3.1 document listing every route', async (t) => {
   const h = await buildTestApp()
@@ -57,14 +59,16 @@ t.test('every route\'s real responses match the document', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const catalogPath = join(dir, 'catalog.yaml')
   writeFileSync(catalogPath, readFileSync(BUNDLED_CATALOG))
-  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK } })
+  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK }, slackSigningSecret: SLACK_SECRET })
   t.teardown(h.close)
+  const off = await buildTestApp({ catalogPath })
+  t.teardown(off.close)
   const doc = (await h.app.inject('/openapi.json')).json<Doc>()
   const ajv = new Ajv2020({ strict: false, allErrors: true })
   const seen = new Map<string, Set<string>>()
 
-  async function check (route: string, req: InjectOptions): Promise<LightMyRequestResponse> {
-    const res = await h.app.inject(req)
+  async function check (route: string, req: InjectOptions, app = h.app): Promise<LightMyRequestResponse> {
+    const res = await app.inject(req)
     const [method, path] = route.split(' ') as [string, string]
     const op = doc.paths[path]?.[method.toLowerCase()]
     const documented = op?.responses[String(res.statusCode)]
@@ -127,6 +131,17 @@ t.test('every route\'s real responses match the document', async (t) => {
   await check('POST /api/v1/deliveries/{id}/retry', retry(424242))
   await check('POST /api/v1/deliveries/{id}/retry', retry('abc'))
   await check('POST /api/v1/deliveries/{id}/retry', retry(first.id, {}))
+
+  const slackRoute = 'POST /integrations/slack/interactions'
+  const signed = (body: string, type = 'application/x-www-form-urlencoded'): InjectOptions =>
+    ({ method: 'POST', url: '/integrations/slack/interactions', headers: { 'content-type': type, ...signSlackRequest(SLACK_SECRET, body, Math.floor(Date.now() / 1000)) }, payload: body })
+  const click = interactionBody(acknowledgeClick({ incidentId: '1' }))
+  t.equal((await check(slackRoute, signed(click))).statusCode, 200)
+  t.equal((await check(slackRoute, signed('payload=%7B'))).statusCode, 400)
+  t.equal((await check(slackRoute, { ...signed(click), payload: `${click}x` })).statusCode, 401)
+  t.equal((await check(slackRoute, signed('{}', 'application/json'))).statusCode, 415)
+  t.equal((await check(slackRoute, signed(`payload=${'x'.repeat(5 * 1024 * 1024)}`))).statusCode, 413)
+  t.equal((await check(slackRoute, signed(click), off.app)).statusCode, 404)
 
   await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: admin })
   await check('POST /-/reload', { method: 'POST', url: '/-/reload' })

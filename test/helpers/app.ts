@@ -10,6 +10,7 @@ import { createIntake } from '../../src/outbox/intake.js'
 import { createSqliteStore, type SqliteStoreDeps } from '../../src/store/sqlite/store.js'
 import type { Store } from '../../src/store/types.js'
 import type { WebhookAuthConfig } from '../../src/routes/auth.js'
+import type { AcknowledgePort } from '../../src/incidents/acknowledge-port.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 // Byte-for-byte copies of ../shared/fixtures/alertmanager, so a clone tests on its own.
@@ -45,6 +46,8 @@ export async function buildTestApp (opts: {
   storeDeps?: Partial<SqliteStoreDeps>
   wakeDispatcher?: () => void
   logger?: FastifyBaseLogger
+  slackSigningSecret?: string
+  acknowledge?: AcknowledgePort
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -72,7 +75,9 @@ export async function buildTestApp (opts: {
     intake,
     store,
     now,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {})
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.slackSigningSecret !== undefined ? { slackSigningSecret: opts.slackSigningSecret } : {}),
+    ...(opts.acknowledge !== undefined ? { acknowledge: opts.acknowledge } : {})
   })
   return {
     app, store, metrics, catalog, dataDir,
