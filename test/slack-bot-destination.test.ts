@@ -72,5 +72,7 @@ t.test('bot-token destination through the service', async (t) => {
   t.equal((await postWebhook(service.url, other)).status, 200)
   const dead = await settled(other.groupKey, 'slack-incident-response', 'dead')
   t.match(dead, { lastReason: 'rejected', lastError: 'Slack chat.postMessage: not_in_channel' }, 'a dead letter naming the Slack error')
+  const catalog = await (await fetch(`${service.url}/api/v1/catalog`)).json() as { catalog: { destinations: Record<string, unknown> } }
+  t.same(catalog.catalog.destinations['slack-incident-response'], { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }, 'the catalog API shows the token\'s reference only')
   t.notOk(service.output().includes(BOT_TOKEN), 'the token is not in the log')
 })
