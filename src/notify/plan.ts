@@ -72,9 +72,18 @@ export function routeGroup (group: EnrichedGroup, destinations: Record<string, D
   }))
 }
 
-export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: { now: Date, clientUrl?: string }): SlackMessage | PagerDutyEvent {
+// incidentId/acknowledgedBy: what a per-incident Slack message shows (Acknowledge button,
+// "Acknowledged by"); unset until incidents are joined in.
+export function renderBody (
+  sub: EnrichedGroup, id: string, dest: Destination,
+  opts: { now: Date, clientUrl?: string, incidentId?: number, acknowledgedBy?: string }
+): SlackMessage | PagerDutyEvent {
   return dest.type === 'slack'
-    ? renderSlackMessage(sub, { name: id, channel: dest.channel ?? ('channelId' in dest ? dest.channelId : id) }, { now: opts.now })
+    ? renderSlackMessage(sub, { name: id, channel: dest.channel ?? ('channelId' in dest ? dest.channelId : id) }, {
+      now: opts.now,
+      ...(opts.incidentId !== undefined ? { incidentId: opts.incidentId } : {}),
+      ...(opts.acknowledgedBy !== undefined ? { acknowledgedBy: opts.acknowledgedBy } : {})
+    })
     : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
 }
 
