@@ -15,6 +15,7 @@ import { pagerDutyWebhookRoutes, type PagerDutyWebhookConfig } from './routes/pa
 import { OPENAPI_OPTIONS, openapiRoutes } from './routes/openapi.js'
 import { previewRoutes } from './routes/preview.js'
 import { runbooksRoutes } from './routes/runbooks.js'
+import { slackInteractionsRoutes } from './routes/slack-interactions.js'
 import { webhookRoutes } from './routes/webhook.js'
 
 // buildApp wires the HTTP edge from injected parts; it opens no files and starts no timers,
@@ -43,11 +44,13 @@ export interface AppDeps {
   isConfigured?: (destination: string) => boolean
   /** The acknowledgement port (built from the store by default); PagerDuty webhooks and Slack call it too. */
   acknowledge?: ApplyAcknowledgement
+  /** Verifies Slack interactivity requests; unset turns POST /integrations/slack/interactions off (404). */
+  slackSigningSecret?: string
 }
 
 // Secret-bearing fields that must never reach a log line, at any level.
 export const LOG_REDACT_PATHS = [
-  'req.headers.authorization', 'headers.authorization', '*.webhookUrl', '*.routingKey', '*.routing_key', '*.token', '*.password'
+  'req.headers.authorization', 'headers.authorization', '*.webhookUrl', '*.routingKey', '*.routing_key', '*.token', '*.password', '*.botToken', '*.signingSecret', '*.response_url'
 ]
 
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
@@ -92,6 +95,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(incidentsRoutes, { store: deps.store, acknowledge, now })
   })
   await app.register(runbooksRoutes, { runbooksDir: deps.runbooksDir })
+  await app.register(slackInteractionsRoutes, {
+    ...(deps.slackSigningSecret !== undefined ? { signingSecret: deps.slackSigningSecret } : {}),
+    acknowledge,
+    metrics: deps.metrics,
+    now
+  })
   await app.register(healthRoutes, {
     ...(adminAuth !== undefined ? { reloadAuth: adminAuth } : {}),
     catalog: deps.catalog,

@@ -96,6 +96,10 @@ export async function serve (env: Env): Promise<void> {
   if (settings.adminToken === undefined) {
     logger.warn('no ADMIN_BEARER_TOKEN set: /api/v1/deliveries, replay and /-/reload are open to anyone who reaches the port')
   }
+  const botDestinations = parsedBotIds(parsed.catalog)
+  if (botDestinations.length > 0 && settings.slackSigningSecret === undefined) {
+    logger.warn({ destinations: botDestinations }, 'no SLACK_SIGNING_SECRET set: Slack button clicks (POST /integrations/slack/interactions) are refused with 404')
+  }
   let closing = false
   const app = await buildApp({
     auth: { ...(settings.webhookBearerToken !== undefined ? { bearerToken: settings.webhookBearerToken } : {}), ...(settings.webhookBasicAuth !== undefined ? { basic: settings.webhookBasicAuth } : {}) },
@@ -109,6 +113,7 @@ export async function serve (env: Env): Promise<void> {
     now,
     logger,
     ...(settings.pagerDutyWebhookSecrets !== undefined ? { pagerDuty: { secrets: settings.pagerDutyWebhookSecrets } } : {}),
+    ...(settings.slackSigningSecret !== undefined ? { slackSigningSecret: settings.slackSigningSecret } : {}),
     notReady: () => closing ? 'shutting down' : null,
     wakeDispatcher: dispatcher.wake,
     isConfigured: (name) => runtime.destinations.get(name)?.configured === true
@@ -152,6 +157,7 @@ function bindDestinations (catalog: Catalog, settings: Settings, env: Env, metri
     fetch: globalThis.fetch,
     timeoutMs: settings.notifyTimeoutMs,
     pagerDutyEventsUrl: settings.pagerDutyEventsUrl,
+    slackApiUrl: settings.slackApiUrl,
     now,
     onSecretError: (message) => { logger.error({ error: message }, 'cannot read a destination secret; that destination is skipped') }
   })
@@ -160,4 +166,8 @@ function bindDestinations (catalog: Catalog, settings: Settings, env: Env, metri
     if (registry.get(d.destination)?.configured !== true) logger.warn({ destination: d.destination }, 'destination secret not set; its notifications are recorded as skipped')
   }
   return registry
+}
+
+function parsedBotIds (catalog: Catalog): string[] {
+  return Object.entries(catalog.doc.destinations).filter(([, d]) => 'botToken' in d).map(([id]) => id)
 }

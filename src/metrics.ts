@@ -21,6 +21,12 @@ export type PagerDutyWebhookOutcome = typeof PAGERDUTY_WEBHOOK_OUTCOMES[number]
 export const NOTIFICATION_OUTCOMES = ['sent', 'retry', 'dead', 'skipped'] as const
 export type NotificationOutcome = typeof NOTIFICATION_OUTCOMES[number]
 export const RELOAD_OUTCOMES = ['success', 'failure'] as const
+// POST /integrations/slack/interactions: the acknowledgement port's outcomes, and why else a
+// request did nothing (unsigned, off, malformed, not an Acknowledge click, the port failed).
+export const SLACK_INTERACTION_OUTCOMES = [
+  'applied', 'duplicate', 'unknown_incident', 'no_change', 'failed', 'timeout', 'ignored', 'unauthorized', 'bad_request', 'not_enabled'
+] as const
+export type SlackInteractionOutcome = typeof SLACK_INTERACTION_OUTCOMES[number]
 const ALERT_STATUSES = ['firing', 'resolved'] as const
 
 export type Metrics = ReturnType<typeof createMetrics>
@@ -55,6 +61,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
     deadLetters: new Gauge({ name: `${p}outbox_dead_letters`, help: 'Deliveries in the dead letter state.', registers }),
     retries: new Counter({ name: `${p}notification_retries_total`, help: 'Deliveries rescheduled for another attempt, by destination.', labelNames: ['destination', 'type'] as const, registers }),
     rateLimitWaits: new Counter({ name: `${p}rate_limit_waits_total`, help: 'Times a due delivery waited for its destination rate limit, by destination.', labelNames: ['destination', 'type'] as const, registers }),
+    slackInteractions: new Counter({ name: `${p}slack_interactions_total`, help: 'Slack interaction requests (button clicks) by outcome.', labelNames: ['outcome'] as const, registers }),
     storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'Store operations that failed, by operation (while failing, /-/ready answers 503 naming the cause).', labelNames: ['operation'] as const, registers }),
     catalogEntries: new Gauge({ name: `${p}catalog_entries`, help: 'Entries in the loaded catalog.', registers }),
     catalogReloads: new Counter({ name: `${p}catalog_reloads_total`, help: 'Catalog reload attempts by outcome.', labelNames: ['outcome'] as const, registers }),
@@ -73,6 +80,7 @@ export function createMetrics (opts: { prefix?: string, defaultMetrics?: boolean
   for (const status of ALERT_STATUSES) m.alertsIgnored.labels({ status }).inc(0)
   for (const reason of UNMAPPED_SEVERITY_REASONS) m.alertsUnknownSeverity.labels({ reason }).inc(0)
   for (const o of RELOAD_OUTCOMES) m.catalogReloads.labels({ outcome: o }).inc(0)
+  for (const o of SLACK_INTERACTION_OUTCOMES) m.slackInteractions.labels({ outcome: o }).inc(0)
   for (const operation of STORE_OPERATIONS) m.storeErrors.labels({ operation }).inc(0)
   for (const priority of PRIORITIES) {
     m.outboxPending.labels({ priority }).set(0)
@@ -103,6 +111,8 @@ export function initDestinationLabels (m: Metrics, destinations: DestinationLabe
     m.rateLimitWaits.labels(d.destination, d.type).inc(0)
     m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
     for (const reason of FAILURE_REASONS) {
+      // Handled inside the Slack bot notifier (it posts anew), so never a delivery's outcome.
+      if (reason === 'message_gone') continue
       if (reason === 'not_configured' || reason === 'superseded' || reason === 'resolved_while_deferred') {
         m.notifications.labels(d.destination, d.type, 'skipped', reason).inc(0)
         continue

@@ -317,3 +317,22 @@ t.test('an empty document reports the missing sections at 1:1', async (t) => {
   t.ok(problems.every((p) => p.line === 1 && p.col === 1))
   t.match(problems.map((p) => p.message), ['runbookBaseUrl: required property missing'])
 })
+
+t.test('Slack bot-token destinations: the id form is accepted, a channel name is named in the error', async (t) => {
+  const bot = HEADER.replace('{ type: slack, channel: "#alerts", webhookUrl: { env: SLACK_URL } }',
+    '{ type: slack, channel: "#alerts", channelId: C0123ABCD, botToken: { env: SLACK_BOT_TOKEN } }') + 'entries: []\n'
+  const chat = catalogOf(bot).doc.destinations.chat
+  t.match(chat, { type: 'slack', channelId: 'C0123ABCD', botToken: { env: 'SLACK_BOT_TOKEN' } })
+  t.same(problemsOf(HEADER + 'entries: []\n'), [], 'the webhook form still parses')
+
+  const named = bot.replace('channelId: C0123ABCD', 'channelId: "#alerts"')
+  t.same(problemsOf(named).map((p) => `${p.line} ${p.message}`), [
+    `${posOf(named, 'channelId').line} destinations.chat.channelId: expected a Slack channel id such as C0123ABCD, got "#alerts", which is a channel name (the id is at the bottom of the channel's details in Slack; chat.update needs it, not the name)`
+  ])
+  const bare = bot.replace('channelId: C0123ABCD', 'channelId: alerts')
+  t.match(problemsOf(bare).map((p) => p.message), [/got "alerts", which is a channel name/])
+  const noId = bot.replace('channelId: C0123ABCD, ', '')
+  t.same(problemsOf(noId).map((p) => p.message), ['destinations.chat.channelId: required property missing'], 'a bot token without channelId')
+  const mixed = bot.replace('botToken: { env: SLACK_BOT_TOKEN }', 'botToken: { env: SLACK_BOT_TOKEN }, webhookUrl: { env: SLACK_URL }')
+  t.same(problemsOf(mixed).map((p) => p.message), ['destinations.chat.webhookUrl: unknown property'], 'both forms at once')
+})

@@ -7,6 +7,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { BUNDLED_CATALOG, buildTestApp, fixture } from './helpers/app.js'
 import { createRecordingAcknowledgements, pagerDutyFixtureText, signPagerDuty } from './helpers/pagerduty-webhook.js'
+import { acknowledgeClick, interactionBody, signSlackRequest } from './helpers/fake-slack-api.js'
 
 // GET /openapi.json is generated from the route schemas. The document is a valid OpenAPI 3.1
 // document, lists every route, and every real response of every route (each status a route
@@ -19,11 +20,12 @@ type Doc = { openapi: string, paths: Record<string, Record<string, Operation>> }
 const ROUTES = [
   'GET /-/healthy', 'GET /-/ready', 'GET /api/v1/catalog', 'GET /api/v1/deliveries', 'GET /metrics', 'GET /openapi.json',
   'GET /runbooks', 'GET /runbooks/', 'GET /runbooks/{file}', 'POST /-/reload', 'POST /api/v1/deliveries/{id}/retry',
-  'POST /api/v1/preview', 'POST /webhook', 'GET /api/v1/incidents', 'GET /api/v1/incidents/{id}', 'POST /api/v1/incidents/{id}/ack', 'POST /integrations/pagerduty'
+  'POST /api/v1/preview', 'POST /webhook', 'GET /api/v1/incidents', 'GET /api/v1/incidents/{id}', 'POST /api/v1/incidents/{id}/ack', 'POST /integrations/pagerduty', 'POST /integrations/slack/interactions'
 ]
 const ADMIN = 'admin-token'
 const WEBHOOK = 'webhook-token'
 const PD_SECRET = 'pagerduty-signing-secret'
+const SLACK_SECRET = 'slack-signing-secret'
 
 t.test('GET /openapi.json is a valid OpenAPI 3.1 document listing every route', async (t) => {
   const h = await buildTestApp()
@@ -60,10 +62,11 @@ t.test('every route\'s real responses match the document', async (t) => {
   const catalogPath = join(dir, 'catalog.yaml')
   writeFileSync(catalogPath, readFileSync(BUNDLED_CATALOG))
   const acknowledgements = createRecordingAcknowledgements(['9f2c1a4e0b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e'])
-  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK }, pagerDuty: { secrets: [PD_SECRET], acknowledge: acknowledgements.acknowledge } })
+  const h = await buildTestApp({ catalogPath, adminToken: ADMIN, auth: { bearerToken: WEBHOOK }, pagerDuty: { secrets: [PD_SECRET], acknowledge: acknowledgements.acknowledge }, slackSigningSecret: SLACK_SECRET })
   t.teardown(h.close)
   const withoutPagerDuty = await buildTestApp({ catalogPath })
   t.teardown(withoutPagerDuty.close)
+  const off = withoutPagerDuty
   const doc = (await h.app.inject('/openapi.json')).json<Doc>()
   const ajv = new Ajv2020({ strict: false, allErrors: true })
   const seen = new Map<string, Set<string>>()
@@ -161,6 +164,16 @@ t.test('every route\'s real responses match the document', async (t) => {
   const resolved = { ...payload, status: 'resolved', alerts: (payload.alerts as Array<Record<string, unknown>>).map((a) => ({ ...a, status: 'resolved', endsAt: '2026-11-26T20:30:00Z' })) }
   t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: hook, payload: resolved })).statusCode, 200)
   t.equal((await check('POST /api/v1/incidents/{id}/ack', ack(1, { by: 'ana' }))).statusCode, 409)
+  const slackRoute = 'POST /integrations/slack/interactions'
+  const signed = (body: string, type = 'application/x-www-form-urlencoded'): InjectOptions =>
+    ({ method: 'POST', url: '/integrations/slack/interactions', headers: { 'content-type': type, ...signSlackRequest(SLACK_SECRET, body, Math.floor(Date.now() / 1000)) }, payload: body })
+  const click = interactionBody(acknowledgeClick({ incidentId: '1' }))
+  t.equal((await check(slackRoute, signed(click))).statusCode, 200)
+  t.equal((await check(slackRoute, signed('payload=%7B'))).statusCode, 400)
+  t.equal((await check(slackRoute, { ...signed(click), payload: `${click}x` })).statusCode, 401)
+  t.equal((await check(slackRoute, signed('{}', 'application/json'))).statusCode, 415)
+  t.equal((await check(slackRoute, signed(`payload=${'x'.repeat(5 * 1024 * 1024)}`))).statusCode, 413)
+  t.equal((await check(slackRoute, signed(click), off.app)).statusCode, 404)
 
   await check('POST /-/reload', { method: 'POST', url: '/-/reload', headers: admin })
   await check('POST /-/reload', { method: 'POST', url: '/-/reload' })

@@ -171,7 +171,7 @@ t.test('a button whose URL is too long is dropped, not sent', async (t) => {
   const urls = actions?.type === 'actions' ? actions.elements.map((e) => e.url) : []
   t.notOk(urls.includes(long))
   t.ok(urls.includes('https://grafana.example/d/ok'))
-  t.notOk(urls.some((u) => u.startsWith('javascript:')))
+  t.notOk(urls.some((u) => u?.startsWith('javascript:') === true))
 })
 
 t.test('truncation keeps entities and characters whole', async (t) => {
@@ -228,4 +228,36 @@ t.test('rendered messages are accepted by the fake Slack', async (t) => {
   const ping = JSON.stringify(slack.accepted[3])
   t.ok(ping.includes('&lt;!channel&gt;') && ping.includes('&lt;@U123&gt;'))
   t.notOk(ping.includes('<!channel>') || ping.includes('<@U123>'))
+})
+
+t.test('Acknowledge button: only with an incident id, while firing and unacknowledged', async (t) => {
+  const firing = makeGroup([makeAlert()])
+  const actions = (m: SlackMessage): Array<{ action_id: string, value?: string, url?: string, style?: string }> => {
+    const block = m.blocks.find((b) => b.type === 'actions')
+    return block?.type === 'actions' ? block.elements : []
+  }
+  const withId = renderSlackMessage(firing, dest, { now, incidentId: 42 })
+  t.equal(validateSlackMessage(withId), null)
+  const ack = actions(withId)[0]
+  t.match(ack, { action_id: 'acknowledge', value: '42', style: 'primary' }, 'first, carrying the incident id')
+  t.notOk('url' in (ack ?? {}), 'an interactive button, not a link')
+  t.same(actions(withId).filter((b) => b.style === 'primary').length, 1, 'one primary action')
+  t.ok(actions(withId).some((b) => b.action_id.startsWith('runbook')) && actions(withId).some((b) => b.action_id.startsWith('silence')), 'runbook and silence links stay')
+
+  t.notOk(actions(renderSlackMessage(firing, dest, { now })).some((b) => b.action_id === 'acknowledge'), 'no incident id: no button')
+  const resolved = makeGroup([makeAlert({ status: 'resolved' })])
+  t.notOk(actions(renderSlackMessage(resolved, dest, { now, incidentId: 42 })).some((b) => b.action_id === 'acknowledge'), 'resolved: no button')
+
+  const acked = renderSlackMessage(firing, dest, { now, incidentId: 42, acknowledgedBy: 'jane <!channel>' })
+  t.equal(validateSlackMessage(acked), null)
+  t.notOk(actions(acked).some((b) => b.action_id === 'acknowledge'), 'acknowledged: the button gives way to who did it')
+  t.ok(texts(acked).includes('👤 Acknowledged by @jane &lt;!channel&gt;'), 'shown, escaped: a name cannot ping the channel')
+})
+
+t.test('Acknowledge button within the actions limit whatever the links', async (t) => {
+  const dashboards = Array.from({ length: 40 }, (_, i) => ({ title: `D${i}`, url: `https://grafana.example/d/${i}` }))
+  const m = renderSlackMessage(makeGroup([makeAlert({ dashboards })]), dest, { now, incidentId: 1 })
+  t.equal(validateSlackMessage(m), null)
+  const block = m.blocks.find((b) => b.type === 'actions')
+  t.ok(block?.type === 'actions' && block.elements.length <= 25 && block.elements[0]?.action_id === 'acknowledge')
 })

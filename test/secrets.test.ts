@@ -11,6 +11,7 @@ import type { FakeMode, FakeServer } from './helpers/fake-http.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
 import { createRecordingAcknowledgements, pagerDutyEventBody, pagerDutyFixtureText, signPagerDuty } from './helpers/pagerduty-webhook.js'
+import { acknowledgeClick, interactionBody, signSlackRequest, startFakeSlackApi } from './helpers/fake-slack-api.js'
 import { freePort, waitUntil } from './helpers/prometheus.js'
 
 // Secrets never leak: the real service (a child process logging at trace level) is driven
@@ -29,6 +30,9 @@ const BEARER = 'BEARERsecretWEBHOOKtoken789'
 // Two, as during a rotation: PAGERDUTY_WEBHOOK_SECRET="old,new".
 const PD_OLD = 'PDWEBHOOKsecretOLD0123456789'
 const PD_NEW = 'PDWEBHOOKsecretNEW9876543210'
+const BOT_TOKEN = 'xoxb-SECRETbotTOKEN-0123456789'
+const SIGNING_SECRET = 'SECRETslackSIGNINGsecret0123456789'
+const BOT_CHANNEL = 'C0SECRETS1'
 
 interface DeliveryView { id: number, destination: string, groupKey: string, state: string, attempts: number, lastReason: string | null, lastError: string | null }
 
@@ -39,6 +43,8 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
   t.teardown(slack.close)
   const pagerduty = await startFakePagerDuty()
   t.teardown(pagerduty.close)
+  const slackApi = await startFakeSlackApi({ token: BOT_TOKEN, channels: [BOT_CHANNEL] })
+  t.teardown(slackApi.close)
   const slackUrl = slack.webhookUrl(SLACK_TOKEN)
   // Nothing listens there: connection refused, retried forever (until max age).
   const deployUrl = `http://127.0.0.1:${await freePort()}/services/T0FAKE000/B0FAKE000/${DEPLOY_TOKEN}`
@@ -48,10 +54,12 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     'slack-incident-response': { type: 'slack', channel: '#incident-response', webhookUrl: { env: 'SLACK_WEBHOOK_URL_INCIDENT_RESPONSE' } },
     'slack-deployments': { type: 'slack', channel: '#deployments', webhookUrl: { env: 'SLACK_WEBHOOK_URL_DEPLOYMENTS' } },
     'slack-unset': { type: 'slack', channel: '#nowhere', webhookUrl: { env: 'SLACK_WEBHOOK_URL_UNSET' } },
-    'pagerduty-escalation': { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ESCALATION_ROUTING_KEY' } }
+    'pagerduty-escalation': { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ESCALATION_ROUTING_KEY' } },
+    'slack-bot': { type: 'slack', channel: '#bot', channelId: BOT_CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }
   }, [
     // Started long ago: breached at once, so it escalates on the second routing key.
     { ...entry('secret-escalate', 'SecretEscalate', 'P0', ['slack-incident-response']), escalateTo: ['pagerduty-escalation'] },
+    entry('secret-bot', 'SecretBot', 'P1', ['slack-bot']),
     entry('secret-page', 'SecretPage', 'P0', ['pagerduty', 'slack-incident-response']),
     entry('secret-deploy', 'SecretDeploy', 'P2', ['slack-deployments']),
     entry('secret-skip', 'SecretSkip', 'P3', ['slack-unset'])
@@ -67,7 +75,10 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     PAGERDUTY_WEBHOOK_SECRET: `${PD_OLD},${PD_NEW}`,
     PAGERDUTY_EVENTS_URL: pagerduty.url,
     SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slackUrl,
-    SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl
+    SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl,
+    SLACK_API_URL: slackApi.apiUrl,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET
   }, { maxOutputChars: 64 * 1024 * 1024 })
   t.teardown(service.stop)
   const url = service.url
@@ -165,6 +176,36 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     pagerduty.setMode({ kind: 'ok' })
   })
 
+  t.test('bot token: retried (429, ratelimited), sent, and dead letters echoing the token', async (t) => {
+    slackApi.setMode({ kind: 'rateLimit', retryAfterSeconds: 1 })
+    const walked = walk(slackApi, [{ kind: 'status', code: 200, body: JSON.stringify({ ok: false, error: 'ratelimited' }), headers: { 'retry-after': '1' } }, { kind: 'ok' }])
+    const sent = await page(t, 'SecretBot', 'bot-retried')
+    await walked
+    t.equal((await settled(sent, 'slack-bot', ['sent'])).state, 'sent')
+    const echoes = [`invalid_auth ${BOT_TOKEN}`, `token_revoked for Bearer ${BOT_TOKEN}`, 'channel_not_found']
+    for (const [i, error] of echoes.entries()) {
+      slackApi.failWith(error)
+      const groupKey = await page(t, 'SecretBot', `bot-dead-${i}`)
+      t.equal((await settled(groupKey, 'slack-bot', ['dead'])).lastReason, 'rejected', `dead: ${error.split(' ')[0] ?? ''}`)
+    }
+    slackApi.setMode({ kind: 'ok' })
+  })
+
+  t.test('Slack interactions: signed, unsigned, replayed, wrong secret', async (t) => {
+    const body = interactionBody(acknowledgeClick({ incidentId: '1' }))
+    const at = Math.floor(Date.now() / 1000)
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    const cases: Array<[string, Record<string, string>, number]> = [
+      ['signed click', signSlackRequest(SIGNING_SECRET, body, at), 200],
+      ['unsigned click', {}, 401],
+      ['replayed click', signSlackRequest(SIGNING_SECRET, body, at - 600), 401],
+      ['click signed with another secret', signSlackRequest(`${SIGNING_SECRET}x`, body, at), 401]
+    ]
+    for (const [what, headers, status] of cases) {
+      t.equal((await request(what, '/integrations/slack/interactions', { method: 'POST', headers: { ...form, ...headers }, body })).status, status, what)
+    }
+  })
+
   t.test('connection refused (retrying) and not configured (skipped)', async (t) => {
     const deploy = await page(t, 'SecretDeploy', 'refused')
     const d = await waitUntil('a refused attempt', 20_000, async () =>
@@ -236,6 +277,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
 
   t.test('the secrets were used for the deliveries', async (t) => {
     t.ok(slack.accepted.length > 0 && slack.received.every((r) => r.path === `/services/T0FAKE000/B0FAKE000/${SLACK_TOKEN}`), 'every Slack post went to the secret webhook URL')
+    t.ok(slackApi.accepted.length > 0 && slackApi.received.every((r) => r.headers.authorization === `Bearer ${BOT_TOKEN}`), 'every Web API call carried the bot token')
     const keyOf = (r: { body: string }): string | undefined => (JSON.parse(r.body) as { routing_key?: string }).routing_key
     t.ok(pagerduty.accepted.length > 0 && pagerduty.received.every((r) => keyOf(r) === ROUTING_KEY || keyOf(r) === ESCALATION_KEY), 'every PagerDuty event carried one of the routing keys')
     t.ok(pagerduty.received.some((r) => keyOf(r) === ESCALATION_KEY), 'the escalation key was used')
@@ -257,6 +299,8 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
       ['Slack URL token', SLACK_TOKEN],
       ['refused Slack URL token', DEPLOY_TOKEN],
       ['bearer token', BEARER],
+      ['Slack bot token', BOT_TOKEN],
+      ['Slack signing secret', SIGNING_SECRET],
       ['Slack URL', slackUrl],
       ['refused Slack URL', deployUrl],
       ['Slack URL path', new URL(slackUrl).pathname],

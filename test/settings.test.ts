@@ -54,3 +54,13 @@ t.test('bad settings are refused with the variable named, never its secret value
   }
   t.throws(() => loadSettings({ WEBHOOK_BEARER_TOKEN_FILE: '/run/secrets/missing' }, readFile), { message: /\/run\/secrets\/missing.*ENOENT/ })
 })
+
+t.test('Slack: SLACK_API_URL (default slack.com/api) and SLACK_SIGNING_SECRET (or _FILE)', async (t) => {
+  const s = loadSettings({}, readFile)
+  t.equal(s.slackApiUrl, 'https://slack.com/api')
+  t.equal(s.slackSigningSecret, undefined, 'unset: interactivity is off')
+  t.equal(loadSettings({ SLACK_API_URL: 'http://127.0.0.1:9999/api/' }, readFile).slackApiUrl, 'http://127.0.0.1:9999/api', 'a trailing slash is dropped')
+  t.throws(() => loadSettings({ SLACK_API_URL: 'slack.com/api' }, readFile), { message: /slackApiUrl/ })
+  t.equal(loadSettings({ SLACK_SIGNING_SECRET: 'sign' }, readFile).slackSigningSecret, 'sign')
+  t.equal(loadSettings({ SLACK_SIGNING_SECRET_FILE: '/run/secrets/token' }, readFile).slackSigningSecret, 'file-token')
+})

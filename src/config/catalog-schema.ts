@@ -76,12 +76,29 @@ export const RateLimitSetting = Type.Object({
   burst: Type.Integer({ minimum: 1 })
 }, { additionalProperties: false })
 
-export const SlackDestination = Type.Object({
+// Two forms. An incoming webhook (its URL is the secret; it can only post). A bot token
+// (Slack app, scope chat:write) posting with chat.postMessage to a channel *id*: chat.update
+// and thread replies need the id, which a channel rename does not change.
+export const SlackWebhookDestination = Type.Object({
   type: Type.Literal('slack'),
   channel: Type.String({ minLength: 1 }),
   webhookUrl: SecretRef,
   rateLimit: Type.Optional(RateLimitSetting)
 }, { additionalProperties: false })
+
+export const SLACK_CHANNEL_ID_PATTERN = '^[CGD][A-Z0-9]{8,20}$'
+
+export const SlackBotDestination = Type.Object({
+  type: Type.Literal('slack'),
+  channelId: Type.String({ pattern: SLACK_CHANNEL_ID_PATTERN, description: 'Slack channel id, e.g. C0123ABCD (not #name)' }),
+  // Shown in messages and explain output only; the id is what is posted to.
+  channel: Type.Optional(Type.String({ minLength: 1 })),
+  botToken: SecretRef,
+  rateLimit: Type.Optional(RateLimitSetting)
+}, { additionalProperties: false })
+
+export const SlackDestination = Type.Union([SlackWebhookDestination, SlackBotDestination])
+export type SlackDestination = Static<typeof SlackDestination>
 
 export const PagerDutyDestination = Type.Object({
   type: Type.Literal('pagerduty'),
@@ -89,7 +106,7 @@ export const PagerDutyDestination = Type.Object({
   rateLimit: Type.Optional(RateLimitSetting)
 }, { additionalProperties: false })
 
-export const Destination = Type.Union([SlackDestination, PagerDutyDestination])
+export const Destination = Type.Union([SlackWebhookDestination, SlackBotDestination, PagerDutyDestination])
 export type Destination = Static<typeof Destination>
 
 export const Link = Type.Object({

@@ -6,9 +6,11 @@ import type { CatalogDocument, SecretRef } from './catalog-schema.js'
 export function redactCatalog (catalog: Catalog): { file: string, entries: number, catalog: CatalogDocument } {
   const destinations: CatalogDocument['destinations'] = {}
   for (const [id, d] of Object.entries(catalog.doc.destinations)) {
-    destinations[id] = d.type === 'slack'
-      ? { ...d, webhookUrl: describeRef(d.webhookUrl) }
-      : { ...d, routingKey: describeRef(d.routingKey) }
+    destinations[id] = d.type === 'pagerduty'
+      ? { ...d, routingKey: describeRef(d.routingKey) }
+      : 'botToken' in d
+        ? { ...d, botToken: describeRef(d.botToken) }
+        : { ...d, webhookUrl: describeRef(d.webhookUrl) }
   }
   return { file: catalog.file, entries: catalog.entries.length, catalog: { ...catalog.doc, destinations } }
 }

@@ -1,5 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
+import { SLACK_CHANNEL_ID_PATTERN } from './catalog-schema.js'
 import type { YamlPath } from './yaml-source.js'
 
 // TypeBox validation errors → one readable finding per offending field. Unions are explained
@@ -46,14 +47,19 @@ function unionIssues (schema: TSchema, value: unknown, path: YamlPath): SchemaIs
   }
   const discriminator = isRecord(value) ? discriminatorOf(variants) : undefined
   if (discriminator !== undefined && isRecord(value)) {
-    const chosen = variants.find((v) => v.properties[discriminator].const === value[discriminator])
-    if (chosen !== undefined) return schemaIssues(chosen, value, path)
-    const options = variants.map((v) => String(v.properties[discriminator].const)).join(', ')
+    // Several forms may share a discriminator value (Slack: webhook or bot token): the one
+    // that fits best explains.
+    const chosen = variants.filter((v) => v.properties[discriminator].const === value[discriminator])
+    if (chosen.length > 0) return fewest(chosen.map((v) => schemaIssues(v, value, path)))
+    const options = [...new Set(variants.map((v) => String(v.properties[discriminator].const)))].join(', ')
     return value[discriminator] === undefined
       ? [{ path: [...path, discriminator], message: `required property missing (one of ${options})`, atKey: false }]
       : [{ path: [...path, discriminator], message: `expected one of ${options}${got(value[discriminator])}`, atKey: false }]
   }
-  const explained = variants.map((v) => schemaIssues(v, value, path))
+  return fewest(variants.map((v) => schemaIssues(v, value, path)))
+}
+
+function fewest (explained: SchemaIssue[][]): SchemaIssue[] {
   return explained.reduce((best, next) => next.length < best.length ? next : best, explained[0] ?? [])
 }
 
@@ -75,6 +81,10 @@ function describe (e: ValueError): string {
     case ValueErrorType.Object: return `expected a mapping${got(e.value)}`
     case ValueErrorType.Literal: return `expected ${String(s.const)}${got(e.value)}`
     case ValueErrorType.StringPattern: {
+      if (s.pattern === SLACK_CHANNEL_ID_PATTERN && typeof e.value === 'string') {
+        return `expected a Slack channel id such as C0123ABCD, got ${JSON.stringify(e.value)}${/^#|^[a-z0-9._-]+$/.test(e.value) ? ', which is a channel name' : ''}` +
+          ' (the id is at the bottom of the channel\'s details in Slack; chat.update needs it, not the name)'
+      }
       const words = PATTERN_WORDS[String(s.pattern)]
       return `expected ${words ?? `a string matching /${String(s.pattern)}/`}${got(e.value)}`
     }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { DEFAULT_PAGERDUTY_EVENTS_URL } from '../notify/pagerduty/notifier.js'
+import { DEFAULT_SLACK_API_URL } from '../notify/slack/web-api.js'
 import { resolveSecret } from './secrets.js'
 
 // Process settings from the environment (shared/design/interface.md). Every secret also
@@ -22,6 +23,10 @@ export const Settings = Type.Object({
   /** PagerDuty webhooks v3 signing secrets (several while one is rotated); unset: the route answers 404. */
   pagerDutyWebhookSecrets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
   pagerDutyEventsUrl: Type.String({ minLength: 1 }),
+  // Slack Web API base (bot-token destinations); tests point it at a fake.
+  slackApiUrl: Type.String({ pattern: '^https?://' }),
+  // Verifies POST /integrations/slack/interactions; unset turns that route off.
+  slackSigningSecret: Type.Optional(Type.String({ minLength: 1 })),
   // Delivery tuning, all optional with production defaults.
   idempotencyWindowSeconds: Type.Integer({ minimum: 0 }),
   notifyTimeoutMs: Type.Integer({ minimum: 100 }),
@@ -55,6 +60,10 @@ function splitSecrets (env: Env, name: string, readFile?: (p: string) => string)
   return secrets
 }
 
+function nonEmptyOr (value: string | undefined, fallback: string): string {
+  return value === undefined || value === '' ? fallback : value
+}
+
 function int (env: Env, name: string, fallback: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -71,6 +80,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
   const token = readSecretEnv(env, 'WEBHOOK_BEARER_TOKEN', readFile)
   const adminToken = readSecretEnv(env, 'ADMIN_BEARER_TOKEN', readFile)
   const pagerDutyWebhookSecrets = splitSecrets(env, 'PAGERDUTY_WEBHOOK_SECRET', readFile)
+  const slackSigningSecret = readSecretEnv(env, 'SLACK_SIGNING_SECRET', readFile)
   const settings: Settings = {
     port: int(env, 'PORT', 9095),
     host: env.HOST ?? '0.0.0.0',
@@ -85,6 +95,8 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     ...(pagerDutyWebhookSecrets !== undefined ? { pagerDutyWebhookSecrets } : {}),
     webhookBodyLimitBytes: int(env, 'WEBHOOK_BODY_LIMIT_BYTES', 4 * 1024 * 1024),
     pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL ?? DEFAULT_PAGERDUTY_EVENTS_URL,
+    slackApiUrl: nonEmptyOr(env.SLACK_API_URL, DEFAULT_SLACK_API_URL).replace(/\/+$/, ''),
+    ...(slackSigningSecret !== undefined ? { slackSigningSecret } : {}),
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),
     notifyTimeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 10_000),
     maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400),

@@ -5,7 +5,7 @@ import type { EnrichedGroup } from '../enrich/types.js'
 import { formatUtc, viewGroup } from '../notify/group-view.js'
 import { renderPagerDutyEvent, SEVERITY_BY_PRIORITY, type PagerDutyEvent } from '../notify/pagerduty/render.js'
 import { sha256Hex } from '../sha256.js'
-import { renderSlackMessage, type SlackMessage } from '../notify/slack/render.js'
+import { renderSlackMessage, slackChannelLabel, type SlackMessage } from '../notify/slack/render.js'
 import { escapeTruncate, oneLine, truncate } from '../notify/text.js'
 import { enrichQueuedWebhook } from '../outbox/queued-webhook.js'
 import { formatSpan } from '../text.js'
@@ -35,7 +35,7 @@ export function renderIncidentDelivery (body: unknown, dest: { name: string, con
   if (group === undefined) return { kind: 'rendered', body: renderBare(e, dest, catalog, now) }
   const line = escalationLine(group, e, now)
   if (dest.config.type === 'slack') {
-    const message = renderSlackMessage(group, { name: dest.name, channel: dest.config.channel }, { now })
+    const message = renderSlackMessage(group, { name: dest.name, channel: slackChannelLabel(dest.name, dest.config) }, { now })
     const header = `🚨 ESCALATION${e.number > 1 ? ` #${e.number}` : ''} ${e.priority}: not acknowledged`
     message.blocks.unshift(
       { type: 'header', text: { type: 'plain_text', text: escapeTruncate(header, 150), emoji: true } },

@@ -5,6 +5,7 @@ import type { DestinationLabel } from '../metrics.js'
 import { createPagerDutyNotifier } from './pagerduty/notifier.js'
 import { renderBody } from './plan.js'
 import type { SendResult } from './result.js'
+import { createSlackBotNotifier, type SlackBotNotifier } from './slack/bot-notifier.js'
 import { createSlackNotifier } from './slack/notifier.js'
 import type { Notifier } from './types.js'
 
@@ -20,6 +21,8 @@ export interface BoundDestination {
   send: (group: EnrichedGroup, opts?: { incident?: string }) => Promise<SendResult>
   /** Sends a body rendered by the caller for this destination's configuration (incidents). */
   sendRendered: (render: (config: Destination) => unknown) => Promise<SendResult>
+  /** Bot-token Slack destinations: chat.update and thread replies, for per-incident messages. */
+  slackBot?: SlackBotNotifier
 }
 
 export interface DestinationRegistry {
@@ -33,6 +36,7 @@ export interface DestinationDeps {
   fetch: typeof fetch
   timeoutMs: number
   pagerDutyEventsUrl: string
+  slackApiUrl: string
   now: () => Date
   onSecretError?: (message: string) => void
 }
@@ -43,9 +47,12 @@ export function createDestinationRegistry (destinations: CatalogDocument['destin
   const bound = new Map<string, BoundDestination>()
   const http = { fetch: deps.fetch, timeoutMs: deps.timeoutMs }
   for (const [name, d] of Object.entries(destinations)) {
-    const notifier = d.type === 'slack'
-      ? bindSecret(d.webhookUrl, (webhookUrl) => createSlackNotifier({ webhookUrl }, http))
-      : bindSecret(d.routingKey, (routingKey) => createPagerDutyNotifier({ routingKey, eventsUrl: deps.pagerDutyEventsUrl }, http))
+    let slackBot: SlackBotNotifier | undefined
+    const notifier = d.type === 'pagerduty'
+      ? bindSecret(d.routingKey, (routingKey) => createPagerDutyNotifier({ routingKey, eventsUrl: deps.pagerDutyEventsUrl }, http))
+      : 'botToken' in d
+        ? bindSecret(d.botToken, (token) => (slackBot = createSlackBotNotifier({ apiUrl: deps.slackApiUrl, token, channelId: d.channelId }, http)))
+        : bindSecret(d.webhookUrl, (webhookUrl) => createSlackNotifier({ webhookUrl }, http))
     bound.set(name, {
       name,
       type: d.type,
@@ -53,7 +60,8 @@ export function createDestinationRegistry (destinations: CatalogDocument['destin
       send: notifier === undefined
         ? notConfigured
         : async (group, opts = {}) => await notifier.send(renderBody(group, name, d, { now: deps.now(), ...opts })),
-      sendRendered: notifier === undefined ? notConfigured : async (render) => await notifier.send(render(d))
+      sendRendered: notifier === undefined ? notConfigured : async (render) => await notifier.send(render(d)),
+      ...(slackBot !== undefined ? { slackBot } : {})
     })
   }
 

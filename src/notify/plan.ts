@@ -3,7 +3,7 @@ import { highestPriority, type Destination, type PriorityName } from '../config/
 import { sha256Hex } from '../sha256.js'
 import type { EnrichedAlert, EnrichedGroup, Notification } from '../enrich/types.js'
 import { renderPagerDutyEvent, type PagerDutyEvent } from './pagerduty/render.js'
-import { renderSlackMessage, type SlackMessage } from './slack/render.js'
+import { renderSlackMessage, slackChannelLabel, type SlackMessage } from './slack/render.js'
 
 // Step 3 of the flow, in two halves. Routing (routeAlerts) decides which alerts go to which
 // destination and each delivery's idempotency key; the webhook path runs it on classified
@@ -74,12 +74,19 @@ export function routeGroup (group: EnrichedGroup, destinations: Record<string, D
 }
 
 // `incident`: the group's incident state line ("Acknowledged by …"), when there is one to say.
-export interface RenderOptions { now: Date, clientUrl?: string, incident?: string }
+// incidentId/acknowledgedBy: what a per-incident Slack message shows (Acknowledge button,
+// "Acknowledged by").
+export interface RenderOptions { now: Date, clientUrl?: string, incident?: string, incidentId?: number, acknowledgedBy?: string }
 
 export function renderBody (sub: EnrichedGroup, id: string, dest: Destination, opts: RenderOptions): SlackMessage | PagerDutyEvent {
   const incident = opts.incident === undefined ? {} : { incident: opts.incident }
   return dest.type === 'slack'
-    ? renderSlackMessage(sub, { name: id, channel: dest.channel }, { now: opts.now, ...incident })
+    ? renderSlackMessage(sub, { name: id, channel: slackChannelLabel(id, dest) }, {
+      now: opts.now,
+      ...incident,
+      ...(opts.incidentId !== undefined ? { incidentId: opts.incidentId } : {}),
+      ...(opts.acknowledgedBy !== undefined ? { acknowledgedBy: opts.acknowledgedBy } : {})
+    })
     : renderPagerDutyEvent(sub, { name: id }, { now: opts.now, ...incident, ...(opts.clientUrl === undefined ? {} : { clientUrl: opts.clientUrl }) })
 }
 

@@ -12,16 +12,26 @@ export const FailureReason = Type.Union([
   Type.Literal('not_configured'),    // destination secret unset
   Type.Literal('expired'),           // retried past the maximum age
   Type.Literal('superseded'),        // a newer notification of the same group replaced it
-  Type.Literal('resolved_while_deferred') // held for business hours; the group resolved first
+  Type.Literal('resolved_while_deferred'), // held for business hours; the group resolved first
+  // chat.update found no message to edit (deleted, or not ours to edit): post a new one instead.
+  // The Slack bot notifier acts on it itself; it only reaches a delivery if that repost is skipped.
+  Type.Literal('message_gone')
 ])
 export type FailureReason = Static<typeof FailureReason>
 export const FAILURE_REASONS: readonly FailureReason[] = [
   'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded',
-  'resolved_while_deferred'
+  'resolved_while_deferred', 'message_gone'
 ]
 
+// Where a Slack Web API post landed: what chat.update and thread replies need later.
+export const SlackMessageRef = Type.Object({
+  channel: Type.String({ minLength: 1 }),
+  ts: Type.String({ minLength: 1 })
+})
+export type SlackMessageRef = Static<typeof SlackMessageRef>
+
 export const SendResult = Type.Union([
-  Type.Object({ ok: Type.Literal(true), status: Type.Integer() }),
+  Type.Object({ ok: Type.Literal(true), status: Type.Integer(), message: Type.Optional(SlackMessageRef) }),
   Type.Object({
     ok: Type.Literal(false),
     retryable: Type.Boolean(),

@@ -11,6 +11,7 @@ import { createSqliteStore, type SqliteStoreDeps } from '../../src/store/sqlite/
 import type { Store } from '../../src/store/types.js'
 import type { WebhookAuthConfig } from '../../src/routes/auth.js'
 import type { PagerDutyWebhookConfig } from '../../src/routes/pagerduty-webhook.js'
+import type { ApplyAcknowledgement } from '../../src/incidents/types.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
 // Byte-for-byte copies of ../shared/fixtures/alertmanager, so a clone tests on its own.
@@ -47,6 +48,8 @@ export async function buildTestApp (opts: {
   wakeDispatcher?: () => void
   logger?: FastifyBaseLogger
   pagerDuty?: PagerDutyWebhookConfig
+  slackSigningSecret?: string
+  acknowledge?: ApplyAcknowledgement
 } = {}): Promise<TestApp> {
   const catalogPath = opts.catalogPath ?? BUNDLED_CATALOG
   const text = readFileSync(catalogPath, 'utf8')
@@ -75,7 +78,9 @@ export async function buildTestApp (opts: {
     store,
     now,
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-    ...(opts.pagerDuty !== undefined ? { pagerDuty: opts.pagerDuty } : {})
+    ...(opts.pagerDuty !== undefined ? { pagerDuty: opts.pagerDuty } : {}),
+    ...(opts.slackSigningSecret !== undefined ? { slackSigningSecret: opts.slackSigningSecret } : {}),
+    ...(opts.acknowledge !== undefined ? { acknowledge: opts.acknowledge } : {})
   })
   return {
     app, store, metrics, catalog, dataDir,

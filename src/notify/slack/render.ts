@@ -1,4 +1,4 @@
-import type { PriorityName } from '../../config/catalog-schema.js'
+import type { PriorityName, SlackDestination } from '../../config/catalog-schema.js'
 import type { EnrichedAlert, EnrichedGroup } from '../../enrich/types.js'
 import { formatRelative } from '../../text.js'
 import { formatUtc, identifyingLabels, labelValues, viewGroup, type GroupView } from '../group-view.js'
@@ -10,7 +10,8 @@ import { distinct, escapeTruncate, oneLine, truncate } from '../text.js'
 
 export interface PlainText { type: 'plain_text', text: string, emoji?: boolean }
 export interface Mrkdwn { type: 'mrkdwn', text: string }
-export interface SlackButton { type: 'button', text: PlainText, url: string, action_id: string, style?: 'primary' | 'danger' }
+// A link button (url) or an interactive one (value, sent back to /integrations/slack/interactions).
+export interface SlackButton { type: 'button', text: PlainText, url?: string, value?: string, action_id: string, style?: 'primary' | 'danger' }
 export type SlackBlock =
   | { type: 'header', text: PlainText }
   | { type: 'section', text?: Mrkdwn, fields?: Mrkdwn[] }
@@ -21,13 +22,31 @@ export interface SlackMessage { text: string, blocks: SlackBlock[] }
 
 export interface SlackRenderTarget { name: string, channel: string }
 
-const LIMIT = { header: 150, sectionText: 3000, field: 2000, buttonText: 75, url: 3000, fallback: 1000 }
+// The channel a message names: its configured #name, else the bot form's channel id, else the destination id.
+export function slackChannelLabel (id: string, dest: SlackDestination): string {
+  return dest.channel ?? ('channelId' in dest ? dest.channelId : id)
+}
+
+export interface SlackRenderOptions {
+  now: Date
+  /** The incident's state line ("Acknowledged by … within SLA", "Not acknowledged: escalated …"). */
+  incident?: string
+  /** The incident this message shows (bot-token destinations): enables the Acknowledge button. */
+  incidentId?: number
+  /** Who acknowledged it, shown as "Acknowledged by @name" instead of the button. */
+  acknowledgedBy?: string
+}
+
+// The action_id of the Acknowledge button; its value is the incident id.
+export const ACKNOWLEDGE_ACTION_ID = 'acknowledge'
+
+const LIMIT = { header: 150, sectionText: 3000, field: 2000, buttonText: 75, url: 3000, fallback: 1000, actions: 25, contextText: 3000 }
 const LIST = { alerts: 20, lineName: 80, lineLabels: 240, lineSummary: 160 }
 
 const PRIORITY_ICON: Record<PriorityName, string> = { P0: '🔴', P1: '🟠', P2: '🟡', P3: '🔵' }
 const RESOLVED_ICON = '✅'
 
-export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarget, opts: { now: Date, incident?: string }): SlackMessage {
+export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarget, opts: SlackRenderOptions): SlackMessage {
   const view = viewGroup(group)
   const resolved = group.status === 'resolved'
   const icon = resolved ? RESOLVED_ICON : PRIORITY_ICON[group.priority]
@@ -49,8 +68,13 @@ export function renderSlackMessage (group: EnrichedGroup, dest: SlackRenderTarge
     ...alertList(view)
   ]
   if (opts.incident !== undefined) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: escapeTruncate(opts.incident, LIMIT.sectionText) } })
-  const buttons = linkButtons(view)
+  const acknowledged = opts.acknowledgedBy !== undefined && opts.acknowledgedBy !== ''
+  const ack = opts.incidentId !== undefined && !resolved && !acknowledged ? [acknowledgeButton(opts.incidentId)] : []
+  const buttons = [...ack, ...linkButtons(view, ack.length === 0)].slice(0, LIMIT.actions)
   if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons })
+  if (acknowledged) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `👤 Acknowledged by @${escapeTruncate(oneLine(opts.acknowledgedBy ?? ''), 200)}` }] })
+  }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: contextLine(group, dest) }] })
 
   const due = deadline === null ? '' : ` · respond by ${formatUtc(deadline)} (${formatRelative(deadline, opts.now)})`
@@ -127,17 +151,28 @@ function alertLine (alert: EnrichedAlert, group: EnrichedGroup, commonSummary: s
 
 const BUTTON_ICON = { runbook: '📖', dashboard: '📊', silence: '🔕', source: '🔎' }
 
-// A button whose URL Slack would refuse (too long, not http) is dropped, never sent.
-function linkButtons ({ group, links }: GroupView): SlackButton[] {
+function acknowledgeButton (incidentId: number): SlackButton {
+  return {
+    type: 'button',
+    text: { type: 'plain_text', text: '✋ Acknowledge', emoji: true },
+    action_id: ACKNOWLEDGE_ACTION_ID,
+    value: String(incidentId),
+    style: 'primary'
+  }
+}
+
+// A button whose URL Slack would refuse (too long, not http) is dropped, never sent. The
+// runbook is the primary action unless an Acknowledge button already is.
+function linkButtons ({ group, links }: GroupView, runbookPrimary: boolean): SlackButton[] {
   return links
     .filter((l) => l.url.length <= LIMIT.url && /^https?:\/\/\S+$/i.test(l.url))
-    .slice(0, 25)
+    .slice(0, LIMIT.actions)
     .map((l, i) => ({
       type: 'button',
       text: { type: 'plain_text', text: escapeTruncate(`${BUTTON_ICON[l.kind]} ${oneLine(l.title)}`, LIMIT.buttonText), emoji: true },
       url: l.url,
       action_id: `${l.kind}-${i}`,
-      ...(l.kind === 'runbook' && group.status === 'firing' ? { style: 'primary' as const } : {})
+      ...(runbookPrimary && l.kind === 'runbook' && group.status === 'firing' ? { style: 'primary' as const } : {})
     }))
 }
 

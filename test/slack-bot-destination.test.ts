@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { startServiceProcess } from './helpers/alert-enricher-process.js'
+import { catalogDocument, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
+import { startFakeSlack } from './helpers/fake-slack.js'
+import { startFakeSlackApi } from './helpers/fake-slack-api.js'
+import { waitUntil } from './helpers/prometheus.js'
+
+// A channel switched from an incoming webhook to the bot, end to end through the real service
+// (a child process): each notification is one chat.postMessage to the channel id with the
+// bearer token, next to a channel still on its incoming webhook; a Slack error is a dead
+// letter naming it.
+
+const BOT_TOKEN = 'xoxb-e2e-bot-token-0001'
+const CHANNEL = 'C0INCIDENT'
+
+interface DeliveryView { destination: string, groupKey: string, state: string, lastReason: string | null, lastError: string | null }
+
+t.test('bot-token destination through the service', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-slack-bot-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const api = await startFakeSlackApi({ token: BOT_TOKEN, channels: [CHANNEL] })
+  t.teardown(api.close)
+  const webhook = await startFakeSlack()
+  t.teardown(webhook.close)
+
+  const catalogPath = writeCatalog(dir, catalogDocument({
+    'slack-incident-response': { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } },
+    'slack-alerts': { type: 'slack', channel: '#alerts', webhookUrl: { env: 'SLACK_WEBHOOK_URL_ALERTS' } }
+  }, [entry('bot-page', 'BotPage', 'P0', ['slack-incident-response', 'slack-alerts'])]))
+  const service = await startServiceProcess({
+    CATALOG_PATH: catalogPath,
+    NOTIFY_TIMEOUT_MS: '2000',
+    SLACK_API_URL: api.apiUrl,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_WEBHOOK_URL_ALERTS: webhook.webhookUrl()
+  })
+  t.teardown(service.stop)
+  const deliveries = async (): Promise<DeliveryView[]> =>
+    ((await (await fetch(`${service.url}/api/v1/deliveries?limit=1000`)).json()) as { deliveries: DeliveryView[] }).deliveries
+  const settled = async (groupKey: string, destination: string, state: string): Promise<DeliveryView> => {
+    let found: DeliveryView | undefined
+    await waitUntil(`${destination} ${state}`, 20_000, async () => {
+      found = (await deliveries()).find((d) => d.groupKey === groupKey && d.destination === destination && d.state === state)
+      return found !== undefined
+    }, () => JSON.stringify(found))
+    return found as DeliveryView
+  }
+
+  const firing = webhookPayload({ alertname: 'BotPage', group: 'checkout' })
+  t.equal((await postWebhook(service.url, firing)).status, 200)
+  await settled(firing.groupKey, 'slack-incident-response', 'sent')
+  await settled(firing.groupKey, 'slack-alerts', 'sent')
+  t.equal(api.messages.length, 1, 'one chat.postMessage')
+  const posted = api.received[0]
+  t.equal(posted?.path, '/api/chat.postMessage')
+  t.equal(posted?.headers.authorization, `Bearer ${BOT_TOKEN}`)
+  t.equal(posted?.headers['content-type'], 'application/json; charset=utf-8')
+  t.match(api.messages[0], { channel: CHANNEL, text: /P0\] FIRING: BotPage/ }, 'to the channel id, with the fallback text')
+  t.match(JSON.stringify(api.messages[0]?.blocks), /to #incident-response/, 'the message names the channel for humans')
+  t.equal(webhook.accepted.length, 1, 'the webhook channel still gets its post')
+
+  const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', status: 'resolved' })
+  t.equal((await postWebhook(service.url, resolved)).status, 200)
+  await waitUntil('the resolve posted', 20_000, async () => api.messages.length === 2)
+  t.match(api.messages[1], { channel: CHANNEL, text: /RESOLVED: BotPage/ }, 'one post per notification, as with the webhook form')
+
+  api.failWith('not_in_channel')
+  const other = webhookPayload({ alertname: 'BotPage', group: 'payments' })
+  t.equal((await postWebhook(service.url, other)).status, 200)
+  const dead = await settled(other.groupKey, 'slack-incident-response', 'dead')
+  t.match(dead, { lastReason: 'rejected', lastError: 'Slack chat.postMessage: not_in_channel' }, 'a dead letter naming the Slack error')
+  const catalog = await (await fetch(`${service.url}/api/v1/catalog`)).json() as { catalog: { destinations: Record<string, unknown> } }
+  t.same(catalog.catalog.destinations['slack-incident-response'], { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }, 'the catalog API shows the token\'s reference only')
+  t.notOk(service.output().includes(BOT_TOKEN), 'the token is not in the log')
+})
