@@ -8,18 +8,21 @@ import { PAGERDUTY_ROUTING_KEY, REPO_ROOT, startServiceProcess } from './helpers
 import { exampleConfigFor, startAlertmanager, type PostableAlert } from './helpers/alertmanager.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
+import { pagerDutyEventBody, signPagerDuty } from './helpers/pagerduty-webhook.js'
 import { waitUntil } from './helpers/prometheus.js'
 
 // Escalation end to end: a real Alertmanager → the service (as a process) with a catalog whose
 // P0 must be answered within seconds → the contract-enforcing fake PagerDuty. An unacknowledged
 // P0 reaches the escalation routing key after its deadline; one acknowledged over the API
-// before its deadline does not, and PagerDuty is told of the acknowledgement.
+// before its deadline does not, and PagerDuty is told of the acknowledgement; one acknowledged
+// in PagerDuty (a signed webhooks v3 event) does not either.
 
 const WAIT_MS = 30_000
 const RESPONSE_SECONDS = 8
 const TOKEN = randomBytes(16).toString('hex')
 const ADMIN = randomBytes(16).toString('hex')
 const ESCALATION_KEY = 'ESCALAT10NKEYESCALAT10NKEY000000' // 32 chars, fake
+const PD_WEBHOOK_SECRET = randomBytes(16).toString('hex')
 
 const tmp = mkdtempSync(join(tmpdir(), 'ae-e2e-esc-'))
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
@@ -40,6 +43,7 @@ const service = await startServiceProcess({
   PAGERDUTY_EVENTS_URL: pagerduty.url,
   PAGERDUTY_ROUTING_KEY,
   PAGERDUTY_ESCALATION_ROUTING_KEY: ESCALATION_KEY,
+  PAGERDUTY_WEBHOOK_SECRET: PD_WEBHOOK_SECRET,
   SLACK_WEBHOOK_URL_INCIDENT_RESPONSE: slack.webhookUrl('incidentresponse'),
   SLACK_WEBHOOK_URL_ALERTS: slack.webhookUrl('alerts')
 })
@@ -68,7 +72,7 @@ t.test('an unacknowledged P0 escalates to the escalation routing key; an acknowl
   t.teardown(am.stop)
   const startsAt = new Date(Math.floor(Date.now() / 1000) * 1000)
   const deadline = startsAt.getTime() + RESPONSE_SECONDS * 1000
-  await am.postAlerts([alert('orders-api', startsAt), alert('billing-api', startsAt)])
+  await am.postAlerts([alert('orders-api', startsAt), alert('billing-api', startsAt), alert('payments-api', startsAt)])
 
   let acked: Incident | undefined
   await waitUntil('the billing-api incident', WAIT_MS, async () => (acked = await incidentOf('billing-api')) !== undefined, () => service.output())
@@ -76,7 +80,14 @@ t.test('an unacknowledged P0 escalates to the escalation routing key; an acknowl
     method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ by: 'ana' })
   })
   t.equal(ack.status, 200)
-  t.ok(Date.now() < deadline, 'acknowledged before the deadline')
+  let inPagerDuty: Incident | undefined
+  await waitUntil('the payments-api incident', WAIT_MS, async () => (inPagerDuty = await incidentOf('payments-api')) !== undefined, () => service.output())
+  const event = pagerDutyEventBody('incident.acknowledged', { id: 'e2e-ack-1', incidentKey: inPagerDuty?.dedupKey ?? '', agent: { id: 'PXPGF42', summary: 'Bea' } })
+  const webhook = await fetch(`${service.url}/integrations/pagerduty`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-pagerduty-signature': signPagerDuty(event, PD_WEBHOOK_SECRET) }, body: event
+  })
+  t.match({ status: webhook.status, body: await webhook.json() }, { status: 200, body: { outcome: 'applied' } }, 'the signed PagerDuty event acknowledged it')
+  t.ok(Date.now() < deadline, 'both acknowledged before the deadline')
 
   await waitUntil('the escalation page', WAIT_MS, async () => events().some((e) => e.routing_key === ESCALATION_KEY), () => service.output())
   const escalations = events().filter((e) => e.routing_key === ESCALATION_KEY)
@@ -91,4 +102,7 @@ t.test('an unacknowledged P0 escalates to the escalation routing key; an acknowl
   t.same(events().filter((e) => e.routing_key === ESCALATION_KEY && e.dedup_key === acked?.dedupKey), [], 'no escalation for the acknowledged incident')
   t.ok(events().some((e) => e.event_action === 'acknowledge' && e.dedup_key === acked?.dedupKey && e.routing_key === PAGERDUTY_ROUTING_KEY), 'the acknowledgement reached PagerDuty')
   t.match(await incidentOf('billing-api'), { state: 'acknowledged', breached: false, escalations: 0, acknowledgedBy: 'ana', acknowledgedVia: 'api' })
+  t.same(events().filter((e) => e.routing_key === ESCALATION_KEY && e.dedup_key === inPagerDuty?.dedupKey), [], 'no escalation for the one acknowledged in PagerDuty')
+  t.notOk(events().some((e) => e.event_action === 'acknowledge' && e.dedup_key === inPagerDuty?.dedupKey), 'PagerDuty is not told what it told us')
+  t.match(await incidentOf('payments-api'), { state: 'acknowledged', breached: false, escalations: 0, acknowledgedBy: 'Bea', acknowledgedVia: 'pagerduty' })
 })
