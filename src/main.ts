@@ -75,8 +75,15 @@ export async function serve (env: Env): Promise<void> {
       const group = enrichQueuedWebhook(delivery.body, delivery.receivedAt, catalog)
       if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook; nothing to render` }
       // A throw here is the store's (logged and counted): the send is retried.
-      const line = describeIncident(await store.findIncident(group.receiver, delivery.groupKey), group)
-      return await d.send(group, line === undefined ? {} : { incident: line })
+      const found = await store.findIncident(group.receiver, delivery.groupKey)
+      const line = describeIncident(found, group)
+      // The Acknowledge button only where clicks come back: a bot-token Slack destination.
+      const config = catalog.doc.destinations[d.name]
+      const clickable = found !== null && config?.type === 'slack' && 'channelId' in config
+      return await d.send(group, {
+        ...(line !== undefined ? { incident: line } : {}),
+        ...(clickable ? { incidentId: found.id, ...(found.acknowledgedBy !== null ? { acknowledgedBy: found.acknowledgedBy } : {}) } : {})
+      })
     },
     now: () => Date.now(),
     metrics,

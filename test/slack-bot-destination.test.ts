@@ -5,7 +5,7 @@ import t from 'tap'
 import { startServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
-import { startFakeSlackApi } from './helpers/fake-slack-api.js'
+import { acknowledgeClick, interactionBody, signSlackRequest, startFakeSlackApi } from './helpers/fake-slack-api.js'
 import { waitUntil } from './helpers/prometheus.js'
 
 // A channel switched from an incoming webhook to the bot, end to end through the real service
@@ -15,6 +15,7 @@ import { waitUntil } from './helpers/prometheus.js'
 
 const BOT_TOKEN = 'xoxb-e2e-bot-token-0001'
 const CHANNEL = 'C0INCIDENT'
+const SIGNING_SECRET = 'e2e-slack-signing-secret-0001'
 
 interface DeliveryView { destination: string, groupKey: string, state: string, lastReason: string | null, lastError: string | null }
 
@@ -35,6 +36,7 @@ t.test('bot-token destination through the service', async (t) => {
     NOTIFY_TIMEOUT_MS: '2000',
     SLACK_API_URL: api.apiUrl,
     SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_WEBHOOK_URL_ALERTS: webhook.webhookUrl()
   })
   t.teardown(service.stop)
@@ -61,6 +63,20 @@ t.test('bot-token destination through the service', async (t) => {
   t.match(api.messages[0], { channel: CHANNEL, text: /P0\] FIRING: BotPage/ }, 'to the channel id, with the fallback text')
   t.match(JSON.stringify(api.messages[0]?.blocks), /to #incident-response/, 'the message names the channel for humans')
   t.equal(webhook.accepted.length, 1, 'the webhook channel still gets its post')
+
+  // The bot message carries the incident's Acknowledge button; a signed click acknowledges it.
+  const incidents = async (): Promise<Array<{ id: number, groupKey: string, state: string, acknowledgedBy: string | null, acknowledgedVia: string | null }>> =>
+    ((await (await fetch(`${service.url}/api/v1/incidents`)).json()) as { incidents: Array<{ id: number, groupKey: string, state: string, acknowledgedBy: string | null, acknowledgedVia: string | null }> }).incidents
+  const incident = (await incidents()).find((i) => i.groupKey === firing.groupKey)
+  const button = JSON.stringify(api.messages[0]?.blocks).match(/"action_id":"acknowledge","value":"(\d+)"/)
+  t.equal(button?.[1], String(incident?.id), "the Acknowledge button's value is the incident id")
+  t.notMatch(JSON.stringify(webhook.accepted[0]), /"action_id":"acknowledge"/, 'no button where clicks cannot come back (incoming webhook)')
+  const click = interactionBody(acknowledgeClick({ incidentId: String(incident?.id), userId: 'U0ANA', userName: 'ana', channel: CHANNEL }))
+  const answer = await fetch(`${service.url}/integrations/slack/interactions`, {
+    method: 'POST', body: click, headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackRequest(SIGNING_SECRET, click, Math.floor(Date.now() / 1000)) }
+  })
+  t.equal(answer.status, 200)
+  t.match((await incidents()).find((i) => i.groupKey === firing.groupKey), { state: 'acknowledged', acknowledgedBy: 'ana (U0ANA)', acknowledgedVia: 'slack' }, 'acknowledged by the Slack user')
 
   const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', status: 'resolved' })
   t.equal((await postWebhook(service.url, resolved)).status, 200)

@@ -3,7 +3,7 @@ import { resolveSecret } from '../config/secrets.js'
 import type { DestinationType, EnrichedGroup } from '../enrich/types.js'
 import type { DestinationLabel } from '../metrics.js'
 import { createPagerDutyNotifier } from './pagerduty/notifier.js'
-import { renderBody } from './plan.js'
+import { renderBody, type RenderOptions } from './plan.js'
 import type { SendResult } from './result.js'
 import { createSlackBotNotifier, type SlackBotNotifier } from './slack/bot-notifier.js'
 import { createSlackNotifier } from './slack/notifier.js'
@@ -17,8 +17,8 @@ export interface BoundDestination {
   name: string
   type: DestinationType
   configured: boolean
-  /** Renders the routed sub-group for this destination and sends it. */
-  send: (group: EnrichedGroup, opts?: { incident?: string }) => Promise<SendResult>
+  /** Renders the routed sub-group for this destination and sends it, with its incident's state. */
+  send: (group: EnrichedGroup, opts?: Pick<RenderOptions, 'incident' | 'incidentId' | 'acknowledgedBy'>) => Promise<SendResult>
   /** Sends a body rendered by the caller for this destination's configuration (incidents). */
   sendRendered: (render: (config: Destination) => unknown) => Promise<SendResult>
   /** Bot-token Slack destinations: chat.update and thread replies, for per-incident messages. */
