@@ -8,15 +8,17 @@ import { formatProblem } from './config/problems.js'
 import { explain } from './notify/explain.js'
 import { formatExplanation } from './notify/explain-text.js'
 import { serve } from './main.js'
+import { migrateCommand } from './store/postgres/migrate-command.js'
 
 // In the spirit of amtool/promtool: `serve`, `check` a catalog, `explain` a payload.
 
 const USAGE = `usage:
   alert-enricher serve
+  alert-enricher migrate            (PostgreSQL: apply the schema migrations and exit; needs DATABASE_URL)
   alert-enricher check [--catalog PATH] [--rules DIR] [--runbooks DIR]
   alert-enricher explain PAYLOAD.json [--json] [--catalog PATH] [--now RFC3339]
 
-environment: see README (PORT, HOST, CATALOG_PATH, DATA_DIR, LOG_LEVEL, ...)`
+environment: see README (PORT, HOST, CATALOG_PATH, DATA_DIR, DATABASE_URL, LOG_LEVEL, ...)`
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -26,6 +28,8 @@ async function main (argv: string[]): Promise<number> {
       return -1 // keeps running; main.ts owns shutdown
     case 'check':
       return await check(rest)
+    case 'migrate':
+      return await migrateCommand(process.env, (line) => { console.log(line) }, (line) => { console.error(line) })
     case 'explain':
       return await explainCommand(rest)
     case undefined:

@@ -12,7 +12,10 @@ import { createDispatcher } from './outbox/dispatcher.js'
 import { createIntake } from './outbox/intake.js'
 import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
 import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
+import { describeUrl } from './store/postgres/connection.js'
+import { createPostgresStore, type PostgresStore } from './store/postgres/store.js'
 import { createSqliteStore } from './store/sqlite/store.js'
+import type { Store, StoreFailure } from './store/types.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
 // lifecycle. Start-up order: the store (which locks the data directory), then the listener,
@@ -47,20 +50,34 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
-  const store = createSqliteStore({
+  const onFailure = ({ operation, error }: StoreFailure): void => {
+    metrics.storeErrors.inc({ operation })
+    logger.error({ operation, err: error.message }, 'store operation failed')
+  }
+  // DATABASE_URL: PostgreSQL, shared by every replica; otherwise SQLite, owned by this process.
+  const shared: PostgresStore | null = settings.databaseUrl === undefined
+    ? null
+    : await createPostgresStore({ url: settings.databaseUrl, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, {
+      now: () => Date.now(),
+      onFailure,
+      onListenerState: (state, detail) => {
+        if (state === 'lost') logger.error({ err: detail }, 'database LISTEN connection lost; reconnecting')
+        else logger.info('database LISTEN connection restored')
+      }
+    })
+  const store: Store = shared ?? createSqliteStore({
     dataDir: settings.dataDir,
     idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000,
     synchronous: settings.outboxSynchronous
-  }, {
-    now: () => Date.now(),
-    onFailure: ({ operation, error }) => {
-      metrics.storeErrors.inc({ operation })
-      logger.error({ operation, err: error.message }, 'store operation failed')
-    }
-  })
+  }, { now: () => Date.now(), onFailure })
   const limiter = createRateLimiter((destination, type) =>
     runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type])
-  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, leaseMs: settings.notifyTimeoutMs + 60_000 }, {
+  const dispatcher = createDispatcher({
+    maxAgeMs: settings.maxDeliveryAgeSeconds * 1000,
+    leaseMs: settings.notifyTimeoutMs + 60_000,
+    // A shared database: another replica's claims may be sends in flight; leases return them.
+    releaseClaimsAtStart: shared === null
+  }, {
     store,
     limiter,
     send: async (delivery) => {
@@ -75,6 +92,8 @@ export async function serve (env: Env): Promise<void> {
     metrics,
     logger
   })
+  // Work committed through any replica wakes this one.
+  shared?.onWork(dispatcher.wake)
   const intake = createIntake({
     store,
     metrics,
@@ -114,7 +133,8 @@ export async function serve (env: Env): Promise<void> {
   }
   await dispatcher.start()
   catalog.watch()
-  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
+  const storeInfo = settings.databaseUrl === undefined ? { dataDir: settings.dataDir } : { database: describeUrl(settings.databaseUrl) }
+  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, ...storeInfo }, 'alert-enricher serving')
 
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return

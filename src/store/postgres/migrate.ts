@@ -36,6 +36,9 @@ export class SchemaTooNewError extends Error {
 // Applies what is missing; returns the versions applied (empty when up to date).
 export async function migrate (pool: pg.Pool, migrations: Migration[] = loadMigrations()): Promise<number[]> {
   const client = await pool.connect()
+  let broken: Error | undefined
+  const onError = (err: Error): void => { broken = err }
+  client.on('error', onError)
   try {
     await client.query('BEGIN')
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
@@ -54,9 +57,11 @@ export async function migrate (pool: pg.Pool, migrations: Migration[] = loadMigr
     await client.query('COMMIT')
     return applied
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined)
+    // The migration's own error is the one to report; a failed rollback only drops the connection.
+    if (broken === undefined) await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
     throw err
   } finally {
-    client.release()
+    client.removeListener('error', onError)
+    client.release(broken)
   }
 }

@@ -171,6 +171,10 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
   async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await pool.connect()
     let broken: Error | undefined
+    // A checked-out client has no pool listener: its connection dying mid-transaction would
+    // otherwise be an unhandled 'error' event (a crash). The pending query rejects anyway.
+    const onError = (err: Error): void => { broken = err }
+    c.on('error', onError)
     try {
       await c.query('BEGIN')
       const value = await fn(c)
@@ -178,9 +182,10 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       return value
     } catch (err) {
       // A connection that cannot even roll back is dropped from the pool, not reused.
-      await c.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
+      if (broken === undefined) await c.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
       throw err
     } finally {
+      c.removeListener('error', onError)
       c.release(broken)
     }
   }
