@@ -11,7 +11,7 @@ import { createDestinationRegistry, type DestinationRegistry } from './notify/de
 import { createDispatcher } from './outbox/dispatcher.js'
 import { createIntake } from './outbox/intake.js'
 import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
-import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
+import { createRateLimiter, DEFAULT_RATE_LIMITS, type LimitFor } from './outbox/rate-limit.js'
 import { describeUrl } from './store/postgres/connection.js'
 import { createPostgresStore, type PostgresStore } from './store/postgres/store.js'
 import { createSqliteStore } from './store/sqlite/store.js'
@@ -50,6 +50,7 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
+  const limitFor: LimitFor = (destination, type) => runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type]
   const onFailure = ({ operation, error }: StoreFailure): void => {
     metrics.storeErrors.inc({ operation })
     logger.error({ operation, err: error.message }, 'store operation failed')
@@ -60,6 +61,7 @@ export async function serve (env: Env): Promise<void> {
     : await createPostgresStore({ url: settings.databaseUrl, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, {
       now: () => Date.now(),
       onFailure,
+      limitFor,
       onListenerState: (state, detail) => {
         if (state === 'lost') logger.error({ err: detail }, 'database LISTEN connection lost; reconnecting')
         else logger.info('database LISTEN connection restored')
@@ -70,8 +72,9 @@ export async function serve (env: Env): Promise<void> {
     idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000,
     synchronous: settings.outboxSynchronous
   }, { now: () => Date.now(), onFailure })
-  const limiter = createRateLimiter((destination, type) =>
-    runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type])
+  // On PostgreSQL the limits hold deployment-wide in the database (the engine's token buckets);
+  // this process's limiter then only holds a destination that answered 429 + Retry-After.
+  const limiter = createRateLimiter(shared === null ? limitFor : () => null)
   const dispatcher = createDispatcher({
     maxAgeMs: settings.maxDeliveryAgeSeconds * 1000,
     leaseMs: settings.notifyTimeoutMs + 60_000,

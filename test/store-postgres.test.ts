@@ -73,3 +73,25 @@ t.test('replicas: a claim is taken by one replica only; NOTIFY wakes the others'
   t.equal(new Set(ids).size, 60, 'no delivery claimed twice')
   for (const c of claims) t.ok(c.every((d, i) => i === 0 || (d.priority >= c[i - 1]!.priority)), 'each claim highest priority first')
 })
+
+t.test('rate limits hold across replicas: one bucket per destination in the database', async (t) => {
+  const url = server.url(await server.createDatabase('rate'))
+  const clock = { now: Date.now() }
+  const limitFor = (destination: string): { perSecond: number, burst: number } | null => destination === 'unlimited' ? null : { perSecond: 2, burst: 5 }
+  const replicas = await Promise.all([1, 2, 3].map(async () => await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => clock.now, limitFor })))
+  t.teardown(async () => { for (const r of replicas) await r.close() })
+  for (let g = 0; g < 30; g++) {
+    await replicas[0]!.enqueue({ groupKey: `g${g}`, receivedAt: clock.now, resolved: false, plan: () => [item(`pd${g}`), item(`u${g}`, { destination: 'unlimited' })] })
+  }
+  const claimAll = async (): Promise<Array<{ destination: string }>> => (await Promise.all(replicas.map(async (r) =>
+    await r.claim({ now: clock.now, limit: 100, leaseMs: 30_000, excludeDestinations: [], admit: () => true })))).flat()
+  const first = await claimAll()
+  t.equal(first.filter((d) => d.destination === 'pagerduty').length, 5, 'the burst, once for the deployment (not once per replica)')
+  t.equal(first.filter((d) => d.destination === 'unlimited').length, 30, 'an unlimited destination is not held back by the limited one')
+  clock.now += 1_000
+  t.equal((await claimAll()).length, 2, 'then perSecond across the three replicas')
+  clock.now += 250
+  t.equal((await claimAll()).length, 0, 'half a token is not a token')
+  clock.now += 10_000
+  t.equal((await claimAll()).length, 5, 'refilled up to the burst, no more')
+})

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
 import type { DestinationType } from '../../enrich/types.js'
 import type { FailureReason } from '../../notify/result.js'
+import type { LimitFor } from '../../outbox/rate-limit.js'
 import {
   priorityFromRank,
   type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
@@ -28,6 +29,9 @@ export interface PostgresStoreDeps {
   onFailure?: (failure: StoreFailure) => void
   // The LISTEN connection was lost or restored (for logs); its failures also set unavailable().
   onListenerState?: (state: 'connected' | 'lost', detail: string) => void
+  // Each destination's rate limit, applied across all replicas with token buckets in the
+  // database (the caller's own admit() then only holds a destination after a 429).
+  limitFor?: LimitFor
 }
 
 // Several processes share this store: releaseClaims is never used (leases return a dead
@@ -82,8 +86,16 @@ const SQL = {
     WHERE state = 'pending' AND next_attempt_at <= $1 AND destination <> ALL($2::text[])
       AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
         AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
+      AND NOT EXISTS (SELECT 1 FROM rate_buckets AS r WHERE r.destination = d.destination
+        AND LEAST(r.burst, r.tokens + GREATEST(0, $1 - r.updated_at) * r.per_second / 1000.0) < 1)
     ORDER BY priority, next_attempt_at, id LIMIT $3
     FOR UPDATE OF d SKIP LOCKED`,
+  // Refills the destination's bucket to now (creating it full) and locks it for this claim.
+  refillBucket: `INSERT INTO rate_buckets AS b (destination, tokens, per_second, burst, updated_at) VALUES ($1, $3, $2, $3, $4)
+    ON CONFLICT (destination) DO UPDATE SET per_second = $2, burst = $3,
+      tokens = LEAST($3, b.tokens + GREATEST(0, $4 - b.updated_at) * $2 / 1000.0), updated_at = GREATEST(b.updated_at, $4)
+    RETURNING tokens`,
+  takeTokens: 'UPDATE rate_buckets SET tokens = tokens - $2 WHERE destination = $1',
   markSending: `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, claimed_until = $2, updated_at = $3
     WHERE id = ANY($1::bigint[]) AND state = 'pending'`,
   markSent: `UPDATE deliveries SET state = 'sent', sent_at = $3, claimed_until = NULL, updated_at = $4
@@ -239,6 +251,29 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     return result
   }
 
+  // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
+  // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
+  async function takeTokens (c: pg.PoolClient, rows: Row[], now: number): Promise<Row[]> {
+    if (deps.limitFor === undefined) return rows
+    const wanted = new Map<string, number>()
+    for (const r of rows) wanted.set(r.destination, (wanted.get(r.destination) ?? 0) + 1)
+    const granted = new Map<string, number>()
+    // Sorted, so two replicas lock buckets in one order and never deadlock.
+    for (const destination of [...wanted.keys()].sort()) {
+      const limit = deps.limitFor(destination, rows.find((r) => r.destination === destination)!.type)
+      if (limit === null) { granted.set(destination, Infinity); continue }
+      const { rows: bucket } = await c.query<{ tokens: number }>(SQL.refillBucket, [destination, limit.perSecond, limit.burst, now])
+      const n = Math.min(wanted.get(destination)!, Math.floor(bucket[0]!.tokens))
+      if (n > 0) await c.query(SQL.takeTokens, [destination, n])
+      granted.set(destination, n)
+    }
+    return rows.filter((r) => {
+      const left = granted.get(r.destination)!
+      granted.set(r.destination, left - 1)
+      return left > 0
+    })
+  }
+
   return {
     onWork: (fn) => { workListeners.push(fn) },
     async enqueue (req) {
@@ -252,7 +287,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
         await pool.query(SQL.lapseClaims, [now])
         return await tx(async (c) => {
           const { rows } = await c.query<Row>(SQL.due, [now, excludeDestinations, limit])
-          const admitted = rows.filter((r) => admit(r.destination, r.type))
+          const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
           if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
           return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
         })
