@@ -77,7 +77,9 @@ export async function serve (env: Env): Promise<void> {
   const limiter = createRateLimiter(shared === null ? limitFor : () => null)
   const dispatcher = createDispatcher({
     maxAgeMs: settings.maxDeliveryAgeSeconds * 1000,
-    leaseMs: settings.notifyTimeoutMs + 60_000,
+    // Longer than a send can take (its timeout), with room for a slow mark; on PostgreSQL it
+    // is also how long a killed replica's claims wait before another replica takes them.
+    leaseMs: 2 * settings.notifyTimeoutMs + 10_000,
     // A shared database: another replica's claims may be sends in flight; leases return them.
     releaseClaimsAtStart: shared === null
   }, {
