@@ -53,29 +53,35 @@ const ACTIVE = "state IN ('pending', 'sending')"
 const SQL = {
   lockGroup: 'SELECT pg_advisory_xact_lock(hashtext($1))',
   notified: 'SELECT destination, type, priority FROM group_notified WHERE group_key = $1 ORDER BY destination',
-  // Taken unless held by an unexpired row (ON CONFLICT, so concurrent peers wait on the key).
-  takeKey: `INSERT INTO idempotency_keys (key, expires_at) VALUES ($1, $2)
-    ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $3
-    RETURNING key`,
-  // Inserts and skips the older pending ones of its destination and group, in one statement.
-  insertPending: `WITH ins AS (
+  // One notification, in one statement: take its idempotency key (unless an unexpired row
+  // holds it; ON CONFLICT, so concurrent peers wait on the key); if taken, insert the delivery;
+  // if pending, skip the older pending ones of its destination and group, remember a firing
+  // destination, and NOTIFY the replicas (delivered when the transaction commits).
+  // $1 destination, $2 type, $3 priority rank, $4 key, $5 group, $6 body, $7 now,
+  // $8 received_at, $9 key expiry, $10 status, $11 state, $12 last_reason.
+  enqueueItem: `WITH k AS (
+      INSERT INTO idempotency_keys (key, expires_at) VALUES ($4, $9)
+      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $7
+      RETURNING key),
+    ins AS (
       INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-        next_attempt_at, received_at, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $7, $7) RETURNING id),
+        next_attempt_at, received_at, created_at, updated_at, last_reason)
+      SELECT $1, $2, $3::smallint, $4, $5, $6, $11::text, $7::bigint, $8::bigint, $7::bigint, $7::bigint, $12::text FROM k
+      RETURNING id),
     sup AS (
       UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
         last_error = 'superseded by delivery ' || (SELECT id FROM ins), updated_at = $7
-      WHERE destination = $1 AND group_key = $5 AND state = 'pending' AND id < (SELECT id FROM ins)
-      RETURNING id, destination, type, priority)
-    SELECT (SELECT id FROM ins) AS id,
-      COALESCE(json_agg(json_build_object('id', sup.id, 'destination', sup.destination, 'type', sup.type, 'priority', sup.priority) ORDER BY sup.id), '[]') AS superseded
-    FROM sup`,
-  insertSkipped: `INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-      next_attempt_at, received_at, created_at, updated_at, last_reason)
-    VALUES ($1, $2, $3, $4, $5, $6, 'skipped', $7, $8, $7, $7, 'not_configured') RETURNING id`,
-  remember: `INSERT INTO group_notified (group_key, destination, type, priority, updated_at) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
-      priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at`,
+      WHERE $11::text = 'pending' AND destination = $1 AND group_key = $5 AND state = 'pending' AND id < (SELECT id FROM ins)
+      RETURNING id, destination, type, priority),
+    rem AS (
+      INSERT INTO group_notified (group_key, destination, type, priority, updated_at)
+      SELECT $5, $1, $2, $3::smallint, $7::bigint FROM ins WHERE $10::text = 'firing' AND $11::text = 'pending'
+      ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
+        priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at
+      RETURNING 1),
+    note AS (SELECT pg_notify('${WORK_CHANNEL}', '') FROM ins WHERE $11::text = 'pending')
+    SELECT (SELECT id FROM ins) AS id, (SELECT count(*) FROM rem) + (SELECT count(*) FROM note) AS side_effects,
+      COALESCE((SELECT json_agg(json_build_object('id', id, 'destination', destination, 'type', type, 'priority', priority) ORDER BY id) FROM sup), '[]') AS superseded`,
   forget: 'DELETE FROM group_notified WHERE group_key = $1',
   notify: `SELECT pg_notify('${WORK_CHANNEL}', '')`,
   lapseClaims: `UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1
@@ -227,27 +233,19 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
       .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
     for (const item of req.plan(notified)) {
-      const taken = await c.query(SQL.takeKey, [item.idempotencyKey, now + cfg.idempotencyWindowMs, now])
-      if (taken.rowCount === 0) {
+      const state = item.skip === true ? 'skipped' : 'pending'
+      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(SQL.enqueueItem, [
+        item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
+        req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, item.skip === true ? 'not_configured' : null])
+      const row = rows[0]!
+      if (row.id === null) {
         result.duplicates.push(item.idempotencyKey)
         continue
       }
-      const priority = priorityRank(item.priority)
-      const values = [item.destination, item.type, priority, item.idempotencyKey, req.groupKey, item.body, now, req.receivedAt]
-      if (item.skip === true) {
-        const { rows } = await c.query<{ id: number }>(SQL.insertSkipped, values)
-        result.inserted.push({ id: rows[0]!.id, destination: item.destination, type: item.type, priority: item.priority, state: 'skipped' })
-        continue
-      }
-      const { rows } = await c.query<{ id: number, superseded: RefRow[] }>(SQL.insertPending, values)
-      const row = rows[0]!
-      result.inserted.push({ id: row.id, destination: item.destination, type: item.type, priority: item.priority, state: 'pending' })
+      result.inserted.push({ id: row.id, destination: item.destination, type: item.type, priority: item.priority, state })
       for (const old of row.superseded) result.superseded.push(ref(old))
-      if (item.status === 'firing') await c.query(SQL.remember, [req.groupKey, item.destination, item.type, priority, now])
     }
     if (req.resolved) await c.query(SQL.forget, [req.groupKey])
-    // Delivered to every listening replica when the transaction commits.
-    if (result.inserted.some((d) => d.state === 'pending')) await c.query(SQL.notify)
     return result
   }
 
