@@ -3,6 +3,7 @@
 import { benchCatalog } from './catalog-bench.js'
 import { benchOutbox } from './outbox-bench.js'
 import { benchPagerDuty } from './pagerduty-bench.js'
+import { benchPostgres } from './postgres-bench.js'
 import { benchWebhook } from './webhook-bench.js'
 
 const only = process.argv[2]
@@ -10,7 +11,8 @@ const suites = {
   catalog: () => benchCatalog(),
   webhook: () => benchWebhook({ seconds: Number(process.env.BENCH_SECONDS ?? 5) }),
   outbox: () => benchOutbox(),
-  pagerduty: () => benchPagerDuty()
+  pagerduty: () => benchPagerDuty(),
+  postgres: () => benchPostgres()
 }
 
 const rows = []
