@@ -95,3 +95,26 @@ t.test('rate limits hold across replicas: one bucket per destination in the data
   clock.now += 10_000
   t.equal((await claimAll()).length, 5, 'refilled up to the burst, no more')
 })
+
+t.test('HA peers through three replicas at once: one delivery; the group planned from fresh state', async (t) => {
+  const url = server.url(await server.createDatabase('peers'))
+  const now = Date.now()
+  const replicas = await Promise.all([1, 2, 3].map(async () => await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now })))
+  t.teardown(async () => { for (const r of replicas) await r.close() })
+  for (let round = 0; round < 20; round++) {
+    const seen: number[] = []
+    const results = await Promise.all(replicas.map(async (r) => await r.enqueue({
+      groupKey: `g${round}`,
+      receivedAt: now,
+      resolved: false,
+      // A firing plan adds slack once pagerduty is known: planned under the group's lock, so
+      // exactly one of the three sees nobody notified.
+      plan: (notified) => {
+        seen.push(notified.length)
+        return notified.length === 0 ? [item(`trigger-${round}`)] : [item(`trigger-${round}`), item(`slack-${round}`, { destination: 'slack-alerts', type: 'slack' })]
+      }
+    })))
+    t.equal(results.reduce((n, r) => n + r.inserted.length, 0), 2, `round ${round}: one trigger and one slack message stored, across three replicas`)
+    t.same(seen.sort(), [0, 1, 2], `round ${round}: the plans ran one after another, each seeing what the one before it stored`)
+  }
+})
