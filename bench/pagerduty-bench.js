@@ -58,13 +58,13 @@ async function withProcesses (starts, fn) {
 }
 
 // `databaseUrl`: two replicas on that PostgreSQL (Alertmanager posts to the first; either sends).
-export async function benchAlertLatency ({ samples = SAMPLES, databaseUrl } = {}) {
+export async function benchAlertLatency ({ samples = SAMPLES, databaseUrl, replicas = 2 } = {}) {
   const db = databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }
   const replica = ([pd]) => startService({ PAGERDUTY_ROUTING_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: `${pd.base}/service/v2/enqueue`, ...db })
   return await withProcesses([
     () => startTimingPagerDuty(),
     replica,
-    ...(databaseUrl === undefined ? [] : [replica]),
+    ...(databaseUrl === undefined || replicas < 2 ? [] : [replica]),
     ([pd, service]) => startAlertmanager(alertmanagerConfig(service.url, pd.base))
   ], async (pd, service, ...rest) => {
     const am = rest[rest.length - 1]
