@@ -9,6 +9,7 @@ import {
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
 import { createPool, createRedactor } from './connection.js'
+import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
 import { migrate } from './migrate.js'
 
@@ -44,7 +45,7 @@ interface Row {
   id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
   group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
   claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
-  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null
+  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
 }
 interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
@@ -58,15 +59,16 @@ const SQL = {
   // if pending, skip the older pending ones of its destination and group, remember a firing
   // destination, and NOTIFY the replicas (delivered when the transaction commits).
   // $1 destination, $2 type, $3 priority rank, $4 key, $5 group, $6 body, $7 now,
-  // $8 received_at, $9 key expiry, $10 status, $11 state, $12 last_reason.
+  // $8 received_at, $9 key expiry, $10 status, $11 state, $12 last_reason, $13 next_attempt_at,
+  // $14 deferred_until (held for business hours: not yet told, so not remembered).
   enqueueItem: `WITH k AS (
       INSERT INTO idempotency_keys (key, expires_at) VALUES ($4, $9)
       ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $7
       RETURNING key),
     ins AS (
       INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-        next_attempt_at, received_at, created_at, updated_at, last_reason)
-      SELECT $1, $2, $3::smallint, $4, $5, $6, $11::text, $7::bigint, $8::bigint, $7::bigint, $7::bigint, $12::text FROM k
+        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred_until)
+      SELECT $1, $2, $3::smallint, $4, $5, $6, $11::text, $13::bigint, $8::bigint, $7::bigint, $7::bigint, $12::text, $14::bigint FROM k
       RETURNING id),
     sup AS (
       UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
@@ -75,7 +77,7 @@ const SQL = {
       RETURNING id, destination, type, priority),
     rem AS (
       INSERT INTO group_notified (group_key, destination, type, priority, updated_at)
-      SELECT $5, $1, $2, $3::smallint, $7::bigint FROM ins WHERE $10::text = 'firing' AND $11::text = 'pending'
+      SELECT $5, $1, $2, $3::smallint, $7::bigint FROM ins WHERE $10::text = 'firing' AND $11::text = 'pending' AND $14::bigint IS NULL
       ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
         priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at
       RETURNING 1),
@@ -223,29 +225,52 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     updatedAt: r.updated_at,
     lastError: r.last_error,
     lastReason: r.last_reason,
-    sentAt: r.sent_at
+    sentAt: r.sent_at,
+    deferredUntil: r.deferred_until
   })
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
   async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
-    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [] }
+    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
     await c.query(SQL.lockGroup, [req.groupKey])
     const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
       .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
+    // Held notifications of a group that resolved are never sent, nor is the resolve to a
+    // destination that heard nothing else of it.
+    const heldBack = new Set<string>()
+    const deferredItems: Array<{ destination: string, until: number }> = []
+    if (req.resolved) {
+      result.resolvedWhileDeferred = await incidents.skipDeferred(c, req.groupKey, now)
+      for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
+    }
     for (const item of req.plan(notified)) {
-      const state = item.skip === true ? 'skipped' : 'pending'
+      const held = item.status === 'resolved' && heldBack.has(item.destination)
+      const state = item.skip === true || held ? 'skipped' : 'pending'
+      const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
+      const lastReason = held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
       const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(SQL.enqueueItem, [
         item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
-        req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, item.skip === true ? 'not_configured' : null])
+        req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, lastReason,
+        deferred ? item.notBefore : now, deferred ? item.notBefore : null])
       const row = rows[0]!
       if (row.id === null) {
         result.duplicates.push(item.idempotencyKey)
         continue
       }
-      result.inserted.push({ id: row.id, destination: item.destination, type: item.type, priority: item.priority, state })
+      const inserted = { id: row.id, destination: item.destination, type: item.type, priority: item.priority }
+      if (held) {
+        result.resolvedWhileDeferred.push(inserted)
+        continue
+      }
+      result.inserted.push({ ...inserted, state })
       for (const old of row.superseded) result.superseded.push(ref(old))
+      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
     }
     if (req.resolved) await c.query(SQL.forget, [req.groupKey])
+    if (req.incident !== undefined) {
+      const incident = await incidents.onWebhook(c, req.groupKey, req.incident, now, deferredItems)
+      if (incident !== undefined) result.incident = incident
+    }
     return result
   }
 
@@ -351,10 +376,36 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       return await run('housekeeping', async () => await tx(async (c) => {
         await c.query(SQL.heartbeat, [now])
         await c.query(SQL.pruneNotified, [sentBefore])
+        await incidents.prune(c, sentBefore)
         const deliveries = (await c.query(SQL.pruneDeliveries, [sentBefore])).rowCount ?? 0
         const keys = (await c.query(SQL.pruneKeys, [now])).rowCount ?? 0
         return { deliveries, keys }
       }))
+    },
+    async fireDueEscalations (req) {
+      // An idle poll only reads; a due timer is claimed and fired in one transaction.
+      const next = await run('read', async () => await incidents.nextDueAt(pool))
+      if (next === null || next > req.now) return { fired: [], nextDueAt: next }
+      const result = await run('escalate', async () => await tx(async (c) => await incidents.fireDue(c, req, req.now + cfg.idempotencyWindowMs)))
+      if (result.fired.some((f) => f.deliveries.some((d) => d.state === 'pending'))) await pool.query(SQL.notify).catch((err: unknown) => { fail('escalate', err) })
+      return result
+    },
+    async applyAcknowledgement (req, opts) {
+      const result = await run('acknowledge', async () => await tx(async (c) => await incidents.acknowledge(c, req, opts, deps.now())))
+      if (result.outcome === 'applied') await pool.query(SQL.notify).catch((err: unknown) => { fail('acknowledge', err) })
+      return result
+    },
+    async listIncidents (opts) {
+      return await run('read', async () => await incidents.list(pool, opts))
+    },
+    async getIncident (id) {
+      return await run('read', async () => await incidents.get(pool, id))
+    },
+    async findIncident (receiver, groupKey) {
+      return await run('read', async () => await incidents.find(pool, receiver, groupKey))
+    },
+    async incidentStats (now) {
+      return await run('read', async () => await incidents.stats(pool, now))
     },
     unavailable: () => closed ? 'store is closed' : failure,
     // The database owns durability; nothing this process sees needs a restart to clear.
