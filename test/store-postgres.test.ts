@@ -118,3 +118,33 @@ t.test('HA peers through three replicas at once: one delivery; the group planned
     t.same(seen.sort(), [0, 1, 2], `round ${round}: the plans ran one after another, each seeing what the one before it stored`)
   }
 })
+
+t.test('escalation timers across replicas: an unacknowledged P0 escalates once per due time, whoever polls', async (t) => {
+  const url = server.url(await server.createDatabase('esc'))
+  const clock = { now: Date.now() }
+  const replicas = await Promise.all([1, 2, 3].map(async () => await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => clock.now })))
+  t.teardown(async () => { for (const r of replicas) await r.close() })
+  const escalateTo = [{ destination: 'pagerduty-escalation', type: 'pagerduty' as const }, { destination: 'slack-incident-response', type: 'slack' as const }]
+  const ids: number[] = []
+  for (let g = 0; g < 20; g++) {
+    const { incident } = await replicas[g % 3]!.enqueue({
+      groupKey: `g${g}`, receivedAt: clock.now, resolved: false, plan: () => [item(`trigger-${g}`, { priority: 'P0' })],
+      incident: { receiver: 'team', decide: () => ({ kind: 'open', dedupKey: `dk-${g}`, title: 'HighErrorRate', priority: 'P0', respondBy: clock.now + 300_000, alertname: 'HighErrorRate', team: 'platform', escalation: { escalateTo, repeatEveryMs: 900_000 } }) }
+    })
+    ids.push(incident!.id)
+  }
+  const fireAll = async (): Promise<Array<{ incidentId: number, number: number, deliveries: unknown[] }>> => (await Promise.all(replicas.flatMap((r) =>
+    [1, 2].map(async () => await r.fireDueEscalations({ now: clock.now, limit: 7, isConfigured: () => true }))))).flatMap((r) => r.fired)
+  t.same(await fireAll(), [], 'nothing before the deadline')
+  clock.now += 300_000
+  const fired = await fireAll()
+  t.same(fired.map((f) => f.incidentId).sort((a, b) => a - b), ids, 'six concurrent polls (limit 7 each) fired each of the 20 incidents exactly once')
+  t.ok(fired.every((f) => f.number === 1 && f.deliveries.length === 2), 'escalation 1, to both targets')
+  t.same(await fireAll(), [], 'polling again fires nothing: the timers moved to the repeat')
+  const escalations = (await replicas[0]!.list({ limit: 1000 })).filter((d) => d.groupKey.startsWith('incident:'))
+  t.equal(escalations.length, 40, 'one delivery per incident and target in the outbox')
+  clock.now += 900_000
+  const repeats = await fireAll()
+  t.equal(repeats.length, 20, 'the repeat fires once per incident too')
+  t.ok(repeats.every((f) => f.number === 2))
+})
