@@ -120,3 +120,70 @@ t.test('three clustered Alertmanagers, three replicas, one PostgreSQL: every tri
   t.ok(slackExtra >= 0 && slackExtra <= sl.reclaimed, `Slack: no message twice but a send the kill interrupted (${slackExtra} extra ≤ ${sl.reclaimed} reclaimed)`)
   t.ok(pd.reclaimed + sl.reclaimed <= 32, 'only what the killed replica had in flight was claimed again (≤ its concurrency per destination)')
 })
+
+t.test('three replicas, one PostgreSQL: an unacknowledged P0 escalates exactly once', async (t) => {
+  const RESPONSE_SECONDS = 6
+  const INCIDENTS = 5
+  const ESCALATION_KEY = 'haescalationkey00000000000000001' // 32 chars
+  const dir = mkdtempSync(join(tmpdir(), 'ae-ha-esc-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const tokenFile = join(dir, 'token')
+  writeFileSync(tokenFile, TOKEN)
+  const server = await startPostgres()
+  t.teardown(server.stop)
+  const url = server.url(await server.createDatabase('haesc'))
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(async () => { await pagerduty.close() })
+  const doc = catalogDocument({
+    pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } },
+    'pagerduty-escalation': { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ESCALATION_ROUTING_KEY' } }
+  }, [entry('ha-page', 'HaPage', 'P0', ['pagerduty'])])
+  // No repeats: every escalation page beyond one per incident is a double fire.
+  doc.priorities.P0 = { ...doc.priorities.P0, responseTime: `PT${RESPONSE_SECONDS}S`, escalateTo: ['pagerduty-escalation'] }
+  const env = {
+    CATALOG_PATH: writeCatalog(dir, doc),
+    DATABASE_URL: url,
+    WEBHOOK_BEARER_TOKEN: TOKEN,
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
+    PAGERDUTY_ESCALATION_ROUTING_KEY: ESCALATION_KEY
+  }
+  const replicas: ServiceProcess[] = []
+  for (let i = 0; i < 3; i++) replicas.push(await startServiceProcess(env, { readyTimeoutMs: 30_000 }))
+  t.teardown(async () => { for (const r of replicas) await r.stop() })
+  const ams: RunningAlertmanager[] = []
+  for (let i = 0; i < 3; i++) {
+    const am = await startAlertmanager({
+      configYaml: exampleConfigFor({ webhookUrl: `${replicas[i]!.url}/webhook`, credentialsFile: tokenFile, groupWait: '1s', groupInterval: '1s' }),
+      cluster: { peers: ams.map((a) => a.clusterAddress!), peerTimeout: '1s' }
+    })
+    ams.push(am)
+    t.teardown(am.stop)
+  }
+  await waitUntil('the three Alertmanagers gossiping as one cluster', 30_000, async () =>
+    (await Promise.all(ams.map(async (am) => await am.metrics()))).every((m) => /^alertmanager_cluster_members 3$/m.test(m)))
+
+  const startsAt = new Date().toISOString()
+  const alerts: PostableAlert[] = Array.from({ length: INCIDENTS }, (_, g) => ({
+    labels: { alertname: 'HaPage', severity: 'critical', service: `esc-${g}`, namespace: 'production' },
+    annotations: { summary: `group ${g} is down` },
+    startsAt
+  }))
+  await Promise.all(ams.map(async (am) => { await am.postAlerts(alerts) }))
+  const events = (): Array<PdEvent & { routing_key: string }> => pagerduty.accepted as Array<PdEvent & { routing_key: string }>
+  const escalations = (): string[] => events().filter((e) => e.routing_key === ESCALATION_KEY).map((e) => e.dedup_key)
+  await waitUntil('every escalation page', 60_000, async () => new Set(escalations()).size === INCIDENTS, () => `${new Set(escalations()).size} of ${INCIDENTS}`)
+  // Three replicas keep polling the timers: a double fire would show up within a few polls.
+  await sleep(5_000)
+  t.equal(new Set(events().filter((e) => e.routing_key === ROUTING_KEY).map((e) => e.dedup_key)).size, INCIDENTS, 'one page per group')
+  t.equal(escalations().length, INCIDENTS, 'one escalation page per incident, across the three replicas')
+
+  const db = new pg.Client({ connectionString: url })
+  await db.connect()
+  t.teardown(async () => { await db.end() })
+  const { rows } = await db.query<{ escalations: number, breached: boolean, next: string | null }>(
+    'SELECT escalations, breached_at IS NOT NULL AS breached, next_escalation_at AS next FROM incidents ORDER BY id')
+  t.same(rows, Array.from({ length: INCIDENTS }, () => ({ escalations: 1, breached: true, next: null })), 'each incident: breached, escalated once, timer cleared')
+  const esc = await db.query<{ n: string }>("SELECT count(*) AS n FROM deliveries WHERE group_key LIKE 'incident:%'")
+  t.equal(Number(esc.rows[0]!.n), INCIDENTS, 'one escalation delivery per incident in the outbox')
+})
