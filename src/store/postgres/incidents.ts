@@ -143,11 +143,19 @@ export async function skipDeferred (c: Db, groupKey: string, now: number): Promi
   return (await c.query<RefRow>(SQL.skipDeferred, [groupKey, now])).rows.map(refOf)
 }
 
-// Inside enqueue: what the webhook does to its group's incident; `held` are the notifications
-// it held for business hours (on the timeline as `deferred`).
-export async function onWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number,
+export type OpenIncident = IncidentRow | undefined
+
+// First in enqueue, before the group's notified destinations are read: locks the group's open
+// incident, so an escalation firing for it (which adds its destinations to the group's notified
+// ones) commits before this plans, or waits for another round (SKIP LOCKED).
+export async function lockOpen (c: Db, receiver: string, groupKey: string): Promise<OpenIncident> {
+  return await one(c, SQL.open, [receiver, groupKey])
+}
+
+// Inside enqueue: what the webhook does to its group's incident (`open` from lockOpen); `held`
+// are the notifications it held for business hours (on the timeline as `deferred`).
+export async function onWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number, open: OpenIncident,
   held: ReadonlyArray<{ destination: string, until: number }>): Promise<{ id: number, change: IncidentChange['kind'] } | undefined> {
-  const open = await one(c, SQL.open, [intake.receiver, groupKey])
   const result = await applyWebhook(c, groupKey, intake, now, open)
   const id = result?.id ?? open?.id
   if (id !== undefined && result?.change !== 'resolve') {

@@ -233,6 +233,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
   async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
     const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
     await c.query(SQL.lockGroup, [req.groupKey])
+    const open = req.incident === undefined ? undefined : await incidents.lockOpen(c, req.incident.receiver, req.groupKey)
     const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
       .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
     // Held notifications of a group that resolved are never sent, nor is the resolve to a
@@ -268,7 +269,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     }
     if (req.resolved) await c.query(SQL.forget, [req.groupKey])
     if (req.incident !== undefined) {
-      const incident = await incidents.onWebhook(c, req.groupKey, req.incident, now, deferredItems)
+      const incident = await incidents.onWebhook(c, req.groupKey, req.incident, now, open, deferredItems)
       if (incident !== undefined) result.incident = incident
     }
     return result
