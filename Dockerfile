@@ -61,6 +61,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY rules ./rules
 COPY runbooks ./runbooks
+# PostgreSQL schema migrations (applied at start, or by `alert-enricher migrate`).
+COPY migrations ./migrations
 COPY --from=build --chown=10001:10001 /out/data /data
 
 # A numeric uid (not the image's `nonroot` name) lets Kubernetes' runAsNonRoot verify it; 10001

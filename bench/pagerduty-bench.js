@@ -10,6 +10,7 @@
 // Run alone: `npm run build && node bench/pagerduty-bench.js`.
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { startBenchPostgres } from './postgres.js'
 import { alertmanagerInstalled, median, quantile, ROUTING_KEY, sleep, startAlertmanager, startService, startTimingPagerDuty } from './processes.js'
 
 const SAMPLES = 30
@@ -56,12 +57,17 @@ async function withProcesses (starts, fn) {
   }
 }
 
-export async function benchAlertLatency ({ samples = SAMPLES } = {}) {
+// `databaseUrl`: two replicas on that PostgreSQL (Alertmanager posts to the first; either sends).
+export async function benchAlertLatency ({ samples = SAMPLES, databaseUrl, replicas = 2 } = {}) {
+  const db = databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }
+  const replica = ([pd]) => startService({ PAGERDUTY_ROUTING_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: `${pd.base}/service/v2/enqueue`, ...db })
   return await withProcesses([
     () => startTimingPagerDuty(),
-    ([pd]) => startService({ PAGERDUTY_ROUTING_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: `${pd.base}/service/v2/enqueue` }),
+    replica,
+    ...(databaseUrl === undefined || replicas < 2 ? [] : [replica]),
     ([pd, service]) => startAlertmanager(alertmanagerConfig(service.url, pd.base))
-  ], async (pd, service, am) => {
+  ], async (pd, service, ...rest) => {
+    const am = rest[rest.length - 1]
     const native = []
     const viaService = []
     for (let n = 0; n < samples + WARMUP; n++) {
@@ -141,6 +147,16 @@ export async function benchPagerDuty () {
       name: `alert → PagerDuty added median via Alertmanager webhook → service, over Alertmanager's own PagerDuty (${l.samples} alerts, p90 added ${l.addedP90.toFixed(1)} ms; medians ${l.serviceMedian.toFixed(1)} vs ${l.nativeMedian.toFixed(1)} ms)`,
       value: l.addedMedian, unit: 'ms', baseline: l.nativeMedian, ratio: l.serviceMedian / l.nativeMedian, goal: `≤ 5 ms added: ${l.addedMedian <= 5 ? 'met' : 'MISSED'}`
     })
+    const postgres = await startBenchPostgres()
+    try {
+      const h = await benchAlertLatency({ databaseUrl: await postgres.createDatabase() })
+      rows.push({
+        name: `  same, two replicas on PostgreSQL (${h.samples} alerts, p90 added ${h.addedP90.toFixed(1)} ms; medians ${h.serviceMedian.toFixed(1)} vs ${h.nativeMedian.toFixed(1)} ms)`,
+        value: h.addedMedian, unit: 'ms', baseline: h.nativeMedian, ratio: h.serviceMedian / h.nativeMedian, goal: `≤ 10 ms added: ${h.addedMedian <= 10 ? 'met' : 'MISSED'}`
+      })
+    } finally {
+      postgres.stop()
+    }
   } else {
     console.log('  alert → PagerDuty latency: skipped, /usr/bin/prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)')
   }

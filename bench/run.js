@@ -4,6 +4,7 @@ import { benchCatalog } from './catalog-bench.js'
 import { benchEscalation } from './escalation-bench.js'
 import { benchOutbox } from './outbox-bench.js'
 import { benchPagerDuty } from './pagerduty-bench.js'
+import { benchPostgres } from './postgres-bench.js'
 import { benchWebhook } from './webhook-bench.js'
 
 const only = process.argv[2]
@@ -12,7 +13,8 @@ const suites = {
   webhook: () => benchWebhook({ seconds: Number(process.env.BENCH_SECONDS ?? 5) }),
   outbox: () => benchOutbox(),
   pagerduty: () => benchPagerDuty(),
-  escalation: () => benchEscalation()
+  escalation: () => benchEscalation(),
+  postgres: () => benchPostgres()
 }
 
 const rows = []

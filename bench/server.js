@@ -1,7 +1,8 @@
 // A server for the webhook benchmark, run as a child process so the load generator does not
 // share its event loop. Modes: `baseline` (bare Fastify: parse + schema-validate the same
 // bodies), `service` (the real app: auth off, classify, route, durable outbox commit) and
-// `no-outbox` (the real app with an intake that stores nothing).
+// `no-outbox` (the real app with an intake that stores nothing); `service-postgres` is
+// `service` on PostgreSQL (DATABASE_URL from the environment).
 import Fastify from 'fastify'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +15,7 @@ import { createMetrics } from '../dist/metrics.js'
 import { createIntake } from '../dist/outbox/intake.js'
 import { classifyWebhook } from '../dist/outbox/queued-webhook.js'
 import { createSqliteStore } from '../dist/store/sqlite/store.js'
+import { createPostgresStore } from '../dist/store/postgres/store.js'
 
 const mode = process.argv[2]
 const silent = { info () {}, warn () {}, error () {} }
@@ -23,7 +25,7 @@ let cleanup = async () => {}
 if (mode === 'baseline') {
   app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 })
   app.post('/webhook', { schema: { body: WebhookPayload } }, async () => ({ status: 'accepted' }))
-} else if (mode === 'service' || mode === 'no-outbox') {
+} else if (mode === 'service' || mode === 'no-outbox' || mode === 'service-postgres') {
   const path = 'rules/catalog.yaml'
   const text = readFileSync(path, 'utf8')
   const parsed = parseCatalog(text, path)
@@ -32,7 +34,9 @@ if (mode === 'baseline') {
   const catalog = createCatalogHolder(path, parsed.catalog, text, { metrics, logger: silent, now: () => new Date() })
   const dataDir = mkdtempSync(join(tmpdir(), 'ae-bench-'))
   // OUTBOX_SYNCHRONOUS=NORMAL measures the same path without the per-commit fsync.
-  const store = createSqliteStore({ dataDir, idempotencyWindowMs: 600_000, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
+  const store = mode === 'service-postgres'
+    ? await createPostgresStore({ url: process.env.DATABASE_URL, idempotencyWindowMs: 600_000 }, { now: () => Date.now() })
+    : createSqliteStore({ dataDir, idempotencyWindowMs: 600_000, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
   // no-outbox: the same app, but intake answers at once without storing anything — how close
   // a store that cost nothing would get (a diagnostic, not a mode the service has).
   const intake = mode === 'no-outbox'
@@ -41,7 +45,7 @@ if (mode === 'baseline') {
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {
-  throw new Error(`usage: server.js baseline|service|no-outbox (got ${mode})`)
+  throw new Error(`usage: server.js baseline|service|no-outbox|service-postgres (got ${mode})`)
 }
 
 await app.listen({ port: 0, host: '127.0.0.1' })

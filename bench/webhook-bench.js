@@ -4,6 +4,7 @@ import autocannon from 'autocannon'
 import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
+import { startBenchPostgres } from './postgres.js'
 
 const fixture = JSON.parse(readFileSync(new URL('../test/fixtures/alertmanager/firing-two-critical.json', import.meta.url), 'utf8'))
 
@@ -17,8 +18,8 @@ export function makeBody (alertCount, n) {
   return JSON.stringify({ ...fixture, groupKey: `{}:{alertname="HighErrorRate", run="${n}"}`, alerts })
 }
 
-async function startServer (mode) {
-  const child = fork(new URL('./server.js', import.meta.url), [mode], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+async function startServer (mode, env = {}) {
+  const child = fork(new URL('./server.js', import.meta.url), [mode], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env } })
   const port = await new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m.port))
     child.once('exit', (code) => reject(new Error(`${mode} server exited ${code}`)))
@@ -50,6 +51,15 @@ async function load (url, alertCount, seconds) {
 }
 
 export async function benchWebhook ({ seconds = 5 } = {}) {
+  const postgres = await startBenchPostgres()
+  try {
+    return await benchWebhookWith(postgres, seconds)
+  } finally {
+    postgres.stop()
+  }
+}
+
+async function benchWebhookWith (postgres, seconds) {
   const rows = []
   for (const alertCount of [1, 20]) {
     const figures = {}
@@ -57,8 +67,8 @@ export async function benchWebhook ({ seconds = 5 } = {}) {
     // Alternate baseline and service twice and keep each one's best, so a noisy neighbour
     // on a shared 2-core machine hurts both sides alike.
     for (let round = 0; round < 2; round++) {
-      for (const mode of ['baseline', 'service', 'no-outbox']) {
-        const server = await startServer(mode)
+      for (const mode of ['baseline', 'service', 'no-outbox', 'service-postgres']) {
+        const server = await startServer(mode, mode === 'service-postgres' ? { DATABASE_URL: await postgres.createDatabase() } : {})
         try {
           await load(server.url, alertCount, 1) // warm-up
           const { rps, loadgenCpu } = await load(server.url, alertCount, seconds)
@@ -77,6 +87,10 @@ export async function benchWebhook ({ seconds = 5 } = {}) {
     rows.push({ name: `webhook ${alertCount}-alert bodies (classify + route + durable outbox) vs bare Fastify parse+validate`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio, goal: `floor ≥ ${floor}×: ${ratio >= floor ? 'held' : 'BROKEN'}` })
     // Read the ratio with this: on 2 cores the generator shares the machine with the server.
     rows.push({ name: `  load generator's own CPU, share of one core: baseline run vs service run (diagnostic)`, baseline: generatorCpu.baseline * 100, value: generatorCpu.service * 100, unit: '%', ratio: generatorCpu.service / generatorCpu.baseline })
+    // Several replicas: the same path committing to PostgreSQL (fsync on), SQLite beside it.
+    const pgRatio = figures['service-postgres'] / figures.baseline
+    rows.push({ name: `webhook ${alertCount}-alert bodies, durable outbox on PostgreSQL vs bare Fastify`, baseline: figures.baseline, value: figures['service-postgres'], unit: 'req/s', ratio: pgRatio, goal: `floor ≥ 0.15×: ${pgRatio >= 0.15 ? 'held' : 'BROKEN'}` })
+    rows.push({ name: `  PostgreSQL vs SQLite, same bodies (diagnostic)`, baseline: figures.service, value: figures['service-postgres'], unit: 'req/s', ratio: figures['service-postgres'] / figures.service })
     // Diagnostic: the same app with an intake that stores nothing, against the same baseline.
     rows.push({ name: `  same, outbox replaced by an intake that stores nothing (diagnostic)`, baseline: figures.baseline, value: figures['no-outbox'], unit: 'req/s', ratio: figures['no-outbox'] / figures.baseline })
     // Diagnostic: what the durable outbox itself costs, against the same app storing nothing.

@@ -9,11 +9,13 @@ import { explain } from './notify/explain.js'
 import { formatExplanation } from './notify/explain-text.js'
 import { serve } from './main.js'
 import { ackCommand, incidentsCommand } from './incidents/cli.js'
+import { migrateCommand } from './store/postgres/migrate-command.js'
 
 // In the spirit of amtool/promtool: `serve`, `check` a catalog, `explain` a payload.
 
 const USAGE = `usage:
   alert-enricher serve
+  alert-enricher migrate            (PostgreSQL: apply the schema migrations and exit; needs DATABASE_URL)
   alert-enricher check [--catalog PATH] [--rules DIR] [--runbooks DIR]
   alert-enricher explain PAYLOAD.json [--json] [--catalog PATH] [--now RFC3339]
   alert-enricher incidents [--state triggered|acknowledged|resolved] [--json]
@@ -22,7 +24,7 @@ const USAGE = `usage:
 incidents and ack talk to the running service: ALERT_ENRICHER_URL (default
 http://127.0.0.1:$PORT) with ADMIN_BEARER_TOKEN.
 
-environment: see README (PORT, HOST, CATALOG_PATH, DATA_DIR, LOG_LEVEL, ...)`
+environment: see README (PORT, HOST, CATALOG_PATH, DATA_DIR, DATABASE_URL, LOG_LEVEL, ...)`
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -32,6 +34,8 @@ async function main (argv: string[]): Promise<number> {
       return -1 // keeps running; main.ts owns shutdown
     case 'check':
       return await check(rest)
+    case 'migrate':
+      return await migrateCommand(process.env, (line) => { console.log(line) }, (line) => { console.error(line) })
     case 'explain':
       return await explainCommand(rest)
     case 'incidents':

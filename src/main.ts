@@ -11,10 +11,13 @@ import { createDestinationRegistry, type DestinationRegistry } from './notify/de
 import { createDispatcher } from './outbox/dispatcher.js'
 import { createIntake } from './outbox/intake.js'
 import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
-import { createRateLimiter, DEFAULT_RATE_LIMITS } from './outbox/rate-limit.js'
+import { createRateLimiter, DEFAULT_RATE_LIMITS, type LimitFor } from './outbox/rate-limit.js'
+import { describeUrl } from './store/postgres/connection.js'
+import { createPostgresStore, type PostgresStore } from './store/postgres/store.js'
 import { createSqliteStore } from './store/sqlite/store.js'
 import type { Destination } from './config/catalog-schema.js'
 import { describeIncident, renderIncidentDelivery } from './incidents/render.js'
+import type { Store, StoreFailure } from './store/types.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
 // lifecycle. Start-up order: the store (which locks the data directory), then the listener,
@@ -49,20 +52,39 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
-  const store = createSqliteStore({
+  const limitFor: LimitFor = (destination, type) => runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type]
+  const onFailure = ({ operation, error }: StoreFailure): void => {
+    metrics.storeErrors.inc({ operation })
+    logger.error({ operation, err: error.message }, 'store operation failed')
+  }
+  // DATABASE_URL: PostgreSQL, shared by every replica; otherwise SQLite, owned by this process.
+  const shared: PostgresStore | null = settings.databaseUrl === undefined
+    ? null
+    : await createPostgresStore({ url: settings.databaseUrl, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, {
+      now: () => Date.now(),
+      onFailure,
+      limitFor,
+      onListenerState: (state, detail) => {
+        if (state === 'lost') logger.error({ err: detail }, 'database LISTEN connection lost; reconnecting')
+        else logger.info('database LISTEN connection restored')
+      }
+    })
+  const store: Store = shared ?? createSqliteStore({
     dataDir: settings.dataDir,
     idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000,
     synchronous: settings.outboxSynchronous
+  }, { now: () => Date.now(), onFailure })
+  // On PostgreSQL the limits hold deployment-wide in the database (the engine's token buckets);
+  // this process's limiter then only holds a destination that answered 429 + Retry-After.
+  const limiter = createRateLimiter(shared === null ? limitFor : () => null)
+  const dispatcher = createDispatcher({
+    maxAgeMs: settings.maxDeliveryAgeSeconds * 1000,
+    // Longer than a send can take (its timeout), with room for a slow mark; on PostgreSQL it
+    // is also how long a killed replica's claims wait before another replica takes them.
+    leaseMs: 2 * settings.notifyTimeoutMs + 10_000,
+    // A shared database: another replica's claims may be sends in flight; leases return them.
+    releaseClaimsAtStart: shared === null
   }, {
-    now: () => Date.now(),
-    onFailure: ({ operation, error }) => {
-      metrics.storeErrors.inc({ operation })
-      logger.error({ operation, err: error.message }, 'store operation failed')
-    }
-  })
-  const limiter = createRateLimiter((destination, type) =>
-    runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type])
-  const dispatcher = createDispatcher({ maxAgeMs: settings.maxDeliveryAgeSeconds * 1000, leaseMs: settings.notifyTimeoutMs + 60_000 }, {
     store,
     limiter,
     send: async (delivery) => {
@@ -90,6 +112,8 @@ export async function serve (env: Env): Promise<void> {
     logger,
     isConfigured: (name) => runtime.destinations.get(name)?.configured === true
   })
+  // Work committed through any replica wakes this one.
+  shared?.onWork(dispatcher.wake)
   const intake = createIntake({
     store,
     metrics,
@@ -136,7 +160,8 @@ export async function serve (env: Env): Promise<void> {
   }
   await dispatcher.start()
   catalog.watch()
-  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, dataDir: settings.dataDir }, 'alert-enricher serving')
+  const storeInfo = settings.databaseUrl === undefined ? { dataDir: settings.dataDir } : { database: describeUrl(settings.databaseUrl) }
+  logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, ...storeInfo }, 'alert-enricher serving')
 
   const shutdown = async (signal: string): Promise<void> => {
     if (closing) return

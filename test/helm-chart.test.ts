@@ -79,6 +79,9 @@ t.test('values.yaml validates against values.schema.json', async (t) => {
 t.test('values.schema.json rejects bad values', async (t) => {
   const bad: Array<[string, Obj, string]> = [
     ['two replicas (single-writer SQLite store)', { replicaCount: 2 }, '/replicaCount'],
+    ['two replicas with an empty database block', { replicaCount: 3, database: { url: '', existingSecret: '' } }, '/replicaCount'],
+    ['a database URL that is not postgres://', { database: { url: 'mysql://db/x' } }, '/database/url'],
+    ['zero replicas with a database', { replicaCount: 0, database: { existingSecret: 'db' } }, '/replicaCount'],
     ['replicaCount as a string', { replicaCount: '1' }, '/replicaCount'],
     ['a misspelt top-level key', { replicas: 1 }, ''],
     ['an unknown key under service', { service: { nodePort: 30095 } }, '/service'],
@@ -195,6 +198,45 @@ t.test('defaults: a StatefulSet, its Service and ServiceAccount, nothing optiona
   t.same(at(claim, 'spec', 'accessModes'), ['ReadWriteOnce'])
   t.notOk(Object.prototype.hasOwnProperty.call(at(claim, 'spec'), 'storageClassName'), 'cluster default StorageClass')
   t.equal(at(podSpec(sts), 'automountServiceAccountToken'), false)
+})
+
+function deployment (objs: Map<string, Obj>): Obj {
+  const d = [...objs.values()].find((o) => o.kind === 'Deployment')
+  if (d === undefined) throw new Error('no Deployment rendered')
+  return d
+}
+
+t.test('a database switches to a Deployment of 2 with a PodDisruptionBudget and anti-affinity', async (t) => {
+  for (const database of [{ existingSecret: 'alert-enricher-db', key: 'dsn' }, { url: 'postgres://ae:pw@db:5432/ae' }]) {
+    const objs = renderValid(t, { database })
+    t.notOk([...objs.values()].some((o) => o.kind === 'StatefulSet'), 'no StatefulSet')
+    const d = deployment(objs)
+    t.equal(at(d, 'spec', 'replicas'), 2, 'two replicas by default')
+    t.equal(at(d, 'spec', 'strategy', 'rollingUpdate', 'maxUnavailable'), 0, 'a rollout never drops below replicas')
+    t.equal(at(d, 'spec', 'volumeClaimTemplates'), undefined)
+    const env = envOf(d)
+    t.equal(env.get('DATABASE_URL_FILE'), '/etc/alert-enricher/secrets/database/url')
+    t.notOk(env.has('DATA_DIR'), 'no embedded store')
+    t.notOk(env.has('DATABASE_URL'), 'the URL never as a plain env value')
+    t.notOk(mountOf(d, 'data'), 'no data volume')
+    const sources = list(at(volumeOf(d, 'secrets'), 'projected', 'sources'))
+    const secretName = 'existingSecret' in database ? 'alert-enricher-db' : 'alert-enricher-database'
+    t.same(sources.map((x) => at(x, 'secret', 'name')), [secretName], 'the URL mounted from its Secret')
+    t.same(at(sources[0], 'secret', 'items'), [{ key: 'existingSecret' in database ? 'dsn' : 'url', path: 'database/url' }])
+    const anti = at(podSpec(d), 'affinity', 'podAntiAffinity', 'preferredDuringSchedulingIgnoredDuringExecution', 0, 'podAffinityTerm') as Obj
+    t.equal(anti.topologyKey, 'kubernetes.io/hostname')
+    t.same(at(anti, 'labelSelector', 'matchLabels'), at(d, 'spec', 'selector', 'matchLabels'), 'anti-affinity against its own pods')
+    const pdb = objs.get('PodDisruptionBudget/alert-enricher')
+    t.equal(at(pdb, 'spec', 'maxUnavailable'), 1, 'a PodDisruptionBudget, one pod at a time')
+    t.same(at(pdb, 'spec', 'selector', 'matchLabels'), at(d, 'spec', 'selector', 'matchLabels'))
+    const secret = objs.get('Secret/alert-enricher-database')
+    if ('url' in database) t.same(at(secret, 'stringData'), { url: database.url }, 'database.url rendered into a Secret')
+    else t.equal(secret, undefined, 'an existing Secret is used, not rendered')
+  }
+  const three = deployment(renderValid(t, { database: { existingSecret: 'db' }, replicaCount: 3, affinity: { nodeAffinity: { x: 1 } } }))
+  t.equal(at(three, 'spec', 'replicas'), 3)
+  t.same(at(podSpec(three), 'affinity'), { nodeAffinity: { x: 1 } }, 'a given affinity replaces the default anti-affinity')
+  t.equal(at(statefulSet(renderValid(t, { replicaCount: 1 })), 'spec', 'replicas'), 1, 'without a database: the StatefulSet of one')
 })
 
 t.test('the pod is locked down and probed', async (t) => {

@@ -12,7 +12,10 @@ import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
 import { createRecordingAcknowledgements, pagerDutyEventBody, pagerDutyFixtureText, signPagerDuty } from './helpers/pagerduty-webhook.js'
 import { acknowledgeClick, interactionBody, signSlackRequest, startFakeSlackApi } from './helpers/fake-slack-api.js'
+import { startPostgres } from './helpers/postgres.js'
 import { freePort, waitUntil } from './helpers/prometheus.js'
+import { spawnSync } from 'node:child_process'
+import { REPO_ROOT } from './helpers/alert-enricher-process.js'
 
 // Secrets never leak: the real service (a child process logging at trace level) is driven
 // through every delivery path — sent, retried (500, 429 + Retry-After, timeout, connection
@@ -315,6 +318,64 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
       t.same(leaks, [], `the ${name} appears nowhere (${all.length} answers and the log scanned)`)
     }
   })
+})
+
+// DATABASE_URL may carry the database password: driver errors quote the connection, so every
+// message leaving the PostgreSQL engine is redacted. Driven through a running service that loses
+// its database, a start against an unreachable one, `migrate`, and a malformed URL.
+t.test('the DATABASE_URL password reaches no log, error, metric or API output', async (t) => {
+  const DB_PASSWORD = 'SECRETdbPASSWORD%2Fenc0ded'
+  const DECODED = 'SECRETdbPASSWORD/enc0ded'
+  const server = await startPostgres()
+  t.teardown(server.stop)
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+  const dir = mkdtempSync(join(tmpdir(), 'ae-secrets-pg-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const catalogPath = writeCatalog(dir, catalogDocument(
+    { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } } },
+    [entry('secret-page', 'SecretPage', 'P0', ['pagerduty'])]))
+  // Trust authentication takes any password: it is there only to be looked for.
+  const url = server.url(await server.createDatabase('secrets')).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  const env = { CATALOG_PATH: catalogPath, LOG_LEVEL: 'trace', DATABASE_URL: url, PAGERDUTY_ROUTING_KEY: ROUTING_KEY, PAGERDUTY_EVENTS_URL: pagerduty.url }
+  const service = await startServiceProcess(env, { maxOutputChars: 64 * 1024 * 1024 })
+  t.teardown(service.stop)
+  const answers: Array<{ what: string, text: string }> = []
+  const request = async (what: string, path: string, init?: RequestInit): Promise<number> => {
+    const res = await fetch(`${service.url}${path}`, init)
+    answers.push({ what, text: await res.text() })
+    return res.status
+  }
+  const page = (group: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(webhookPayload({ alertname: 'SecretPage', group, alerts: [{ instance: group }] })) })
+  t.equal(await request('webhook', '/webhook', page('up')), 200)
+  await pagerduty.waitForRequests(1, 10_000)
+  await server.pause()
+  t.equal(await request('webhook while the database is down', '/webhook', page('down')), 503)
+  await waitUntil('not ready', 10_000, async () => (await fetch(`${service.url}/-/ready`)).status === 503)
+  await request('readiness while down', '/-/ready')
+  await request('deliveries API while down', '/api/v1/deliveries')
+  await request('metrics while down', '/metrics')
+  await server.resume()
+  await waitUntil('ready again', 15_000, async () => (await fetch(`${service.url}/-/ready`)).status === 200)
+  await request('deliveries API', '/api/v1/deliveries')
+  await service.stop()
+  answers.push({ what: 'log', text: service.output() })
+  t.match(service.output(), /store operation failed/, 'the outage was logged')
+
+  // A start against a database that is not there fails, naming the host, not the password.
+  const cli = (command: string, extra: Record<string, string>): string => {
+    const r = spawnSync(process.execPath, ['dist/cli.js', command], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ...extra }, encoding: 'utf8', timeout: 30_000 })
+    t.not(r.status, 0, `${command} with ${Object.keys(extra).join(', ')} fails`)
+    return r.stdout + r.stderr
+  }
+  const unreachable = `postgres://postgres:${DB_PASSWORD}@127.0.0.1:${await freePort()}/nowhere`
+  answers.push({ what: 'serve, unreachable database', text: cli('serve', { DATABASE_URL: unreachable }) })
+  answers.push({ what: 'migrate, unreachable database', text: cli('migrate', { DATABASE_URL: unreachable }) })
+  answers.push({ what: 'serve, malformed URL', text: cli('serve', { DATABASE_URL: `mysql://u:${DB_PASSWORD}@h/db` }) })
+  for (const needle of [DB_PASSWORD, DECODED]) {
+    const leaks = answers.filter((a) => a.text.includes(needle)).map((a) => `${a.what}: …${excerpt(a.text, needle)}…`)
+    t.same(leaks, [], `the password (${needle === DB_PASSWORD ? 'as written' : 'decoded'}) appears nowhere (${answers.length} outputs scanned)`)
+  }
 })
 
 function excerpt (text: string, needle: string): string {

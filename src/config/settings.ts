@@ -15,6 +15,9 @@ export const Settings = Type.Object({
   runbooksDir: Type.String({ minLength: 1 }),
   runbookBaseUrl: Type.Optional(Type.String({ pattern: '^https?://', description: "overrides the catalog's runbookBaseUrl" })),
   dataDir: Type.String({ minLength: 1 }),
+  // postgres://… selects the PostgreSQL engine (several replicas share it); unset keeps SQLite
+  // in dataDir. A secret: it may hold a password.
+  databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres:// or postgresql:// URL' })),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   webhookBearerToken: Type.Optional(Type.String({ minLength: 1 })),
   webhookBasicAuth: Type.Optional(Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) })),
@@ -81,6 +84,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
   const adminToken = readSecretEnv(env, 'ADMIN_BEARER_TOKEN', readFile)
   const pagerDutyWebhookSecrets = splitSecrets(env, 'PAGERDUTY_WEBHOOK_SECRET', readFile)
   const slackSigningSecret = readSecretEnv(env, 'SLACK_SIGNING_SECRET', readFile)
+  const databaseUrl = readSecretEnv(env, 'DATABASE_URL', readFile)
   const settings: Settings = {
     port: int(env, 'PORT', 9095),
     host: env.HOST ?? '0.0.0.0',
@@ -88,6 +92,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     runbooksDir: env.RUNBOOKS_DIR ?? 'runbooks',
     ...(env.RUNBOOK_BASE_URL !== undefined && env.RUNBOOK_BASE_URL !== '' ? { runbookBaseUrl: env.RUNBOOK_BASE_URL } : {}),
     dataDir: env.DATA_DIR ?? './data',
+    ...(databaseUrl !== undefined && databaseUrl !== '' ? { databaseUrl } : {}),
     logLevel: (env.LOG_LEVEL ?? 'info') as Settings['logLevel'],
     ...(token !== undefined ? { webhookBearerToken: token } : {}),
     ...(username !== undefined && username !== '' && password !== undefined ? { webhookBasicAuth: { username, password } } : {}),
@@ -103,6 +108,8 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     outboxSynchronous: (env.OUTBOX_SYNCHRONOUS ?? 'FULL').toUpperCase() as Settings['outboxSynchronous']
   }
   const first = Value.Errors(Settings, settings).First()
+  // Never echo the URL: it may hold the password.
+  if (first?.path === '/databaseUrl') throw new SettingsError('DATABASE_URL: expected a postgres:// or postgresql:// URL')
   if (first !== undefined) throw new SettingsError(`invalid setting ${first.path.slice(1)}: ${first.message}`)
   return settings
 }

@@ -53,6 +53,8 @@ export interface PostableAlert {
 
 export interface RunningAlertmanager {
   url: string
+  /** host:port of its HA gossip listener (when started with `cluster`). */
+  clusterAddress?: string
   postAlerts (alerts: PostableAlert[]): Promise<void>
   /** Prometheus exposition of Alertmanager's own /metrics. */
   metrics (): Promise<string>
@@ -60,7 +62,20 @@ export interface RunningAlertmanager {
   stop (): Promise<void>
 }
 
-export async function startAlertmanager (opts: { configYaml: string, readyTimeoutMs?: number }): Promise<RunningAlertmanager> {
+/** memberlist's debug line once its gossip port is bound (listen address :0). */
+function gossipPort (line: string): number | undefined {
+  const m = /Using dynamic bind port (\d+)/.exec(line)
+  return m === null ? undefined : Number(m[1])
+}
+
+export interface AlertmanagerCluster {
+  /** Gossip addresses of the peers already running (empty for the first). */
+  peers: string[]
+  /** How long a peer waits per position before notifying (Alertmanager's default is 15s). */
+  peerTimeout?: string
+}
+
+export async function startAlertmanager (opts: { configYaml: string, readyTimeoutMs?: number, cluster?: AlertmanagerCluster }): Promise<RunningAlertmanager> {
   const dir = mkdtempSync(join(tmpdir(), 'alert-enricher-alertmanager-'))
   const configFile = join(dir, 'alertmanager.yml')
   writeFileSync(configFile, opts.configYaml)
@@ -69,19 +84,30 @@ export async function startAlertmanager (opts: { configYaml: string, readyTimeou
     `--config.file=${configFile}`,
     `--storage.path=${join(dir, 'data')}`,
     '--web.listen-address=127.0.0.1:0',
-    '--cluster.listen-address=', // empty: no HA gossip, no cluster port
-    '--log.level=info'
+    ...(opts.cluster === undefined
+      ? ['--cluster.listen-address=', '--log.level=info'] // empty: no HA gossip, no cluster port
+      : [
+          // Gossip on a loopback port of its own (bound as 0, read back from the debug log).
+          '--cluster.listen-address=127.0.0.1:0',
+          ...opts.cluster.peers.map((p) => `--cluster.peer=${p}`),
+          `--cluster.peer-timeout=${opts.cluster.peerTimeout ?? '15s'}`,
+          '--cluster.settle-timeout=5s',
+          '--log.level=debug'
+        ])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const output = tail(child)
+  const output = tail(child, 64 * 1024)
   const { stop } = supervise(child, () => { rmSync(dir, { recursive: true, force: true }) })
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000
+  const gossip = opts.cluster === undefined ? undefined : listeningPort('Alertmanager gossip', child, output, readyTimeoutMs, gossipPort)
   const port = await listeningPort('Alertmanager', child, output, readyTimeoutMs, goListeningPort).catch(async (err: unknown) => { await stop(); throw err })
+  const clusterPort = await gossip?.catch(async (err: unknown) => { await stop(); throw err })
   const url = `http://127.0.0.1:${port}`
 
   await waitReady('Alertmanager', url, readyTimeoutMs, child, output, stop)
 
   return {
     url,
+    ...(clusterPort !== undefined ? { clusterAddress: `127.0.0.1:${clusterPort}` } : {}),
     async postAlerts (alerts) {
       const res = await fetch(`${url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) })
       const body = await res.text()

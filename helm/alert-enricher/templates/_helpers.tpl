@@ -72,5 +72,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Whether any Secret is mounted (notifier credentials, webhook or admin auth). */}}
 {{- define "alert-enricher.hasSecrets" -}}
-{{- if or .Values.notifiers.existingSecret .Values.webhookAuth.bearerToken.existingSecret .Values.webhookAuth.basicAuth.existingSecret .Values.adminAuth.bearerToken.existingSecret }}true{{ end }}
+{{- if or .Values.notifiers.existingSecret .Values.webhookAuth.bearerToken.existingSecret .Values.webhookAuth.basicAuth.existingSecret .Values.adminAuth.bearerToken.existingSecret (include "alert-enricher.database" .) }}true{{ end }}
+{{- end }}
+
+{{/* Whether the replicas share PostgreSQL (a Deployment) instead of an embedded SQLite store (a StatefulSet). */}}
+{{- define "alert-enricher.database" -}}
+{{- if or .Values.database.url .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* The Secret holding DATABASE_URL: the user's, or the chart's when database.url is set. */}}
+{{- define "alert-enricher.databaseSecret" -}}
+{{- if .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else }}
+{{- printf "%s-database" (include "alert-enricher.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Replicas: as set; empty means 2 with a database, 1 without. */}}
+{{- define "alert-enricher.replicas" -}}
+{{- if ne (toString .Values.replicaCount) "" }}
+{{- .Values.replicaCount }}
+{{- else if include "alert-enricher.database" . }}2
+{{- else }}1
+{{- end }}
 {{- end }}

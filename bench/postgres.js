@@ -1,0 +1,66 @@
+// A throwaway PostgreSQL for the benchmarks (same approach as test/helpers/postgres.ts: initdb +
+// pg_ctl from Debian's `postgresql` package, as the postgres user when root, a free loopback
+// port), with fsync on: the figures are for a durable commit.
+import { spawnSync } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+
+function binDir () {
+  const root = '/usr/lib/postgresql'
+  const dirs = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => b - a).map((v) => join(root, v, 'bin')) : []
+  dirs.push(...(process.env.PATH ?? '').split(':'))
+  const bin = dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')))
+  if (bin === undefined) throw new Error('initdb/pg_ctl not found: install the Debian package `postgresql`')
+  return bin
+}
+
+const root = process.getuid?.() === 0
+function run (file, args) {
+  const r = spawnSync(root ? 'runuser' : file, root ? ['-u', 'postgres', '--', file, ...args] : args, { encoding: 'utf8', timeout: 120_000 })
+  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stdout}${r.stderr}`)
+}
+
+const freePort = () => new Promise((resolve, reject) => {
+  const s = createServer()
+  s.once('error', reject)
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
+})
+
+export async function startBenchPostgres () {
+  const bin = binDir()
+  const dir = mkdtempSync(join(tmpdir(), 'ae-bench-pg-'))
+  if (root) {
+    const id = (f) => Number(spawnSync('id', [f, 'postgres'], { encoding: 'utf8' }).stdout.trim())
+    chownSync(dir, id('-u'), id('-g'))
+  }
+  const data = join(dir, 'data')
+  run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions'])
+  let port
+  for (let i = 0; i < 5 && port === undefined; i++) {
+    const p = await freePort()
+    try {
+      run(join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', join(dir, 'log'), '-o', `-c listen_addresses=127.0.0.1 -c port=${p} -c unix_socket_directories=${dir} -c max_connections=200`, 'start'])
+      port = p
+    } catch (err) {
+      if (i === 4) throw err
+    }
+  }
+  let n = 0
+  return {
+    async createDatabase () {
+      const name = `bench_${++n}`
+      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` })
+      await c.connect()
+      await c.query(`CREATE DATABASE ${name}`)
+      await c.end()
+      return `postgres://postgres@127.0.0.1:${port}/${name}`
+    },
+    stop () {
+      run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'])
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}

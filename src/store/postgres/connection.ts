@@ -1,0 +1,58 @@
+import pg from 'pg'
+
+// A bounded pool on DATABASE_URL, and the one place the URL's password is handled: every
+// message that leaves the engine goes through `redact`, since driver errors may quote the
+// connection string.
+
+export interface PoolOptions {
+  url: string
+  max?: number
+  connectionTimeoutMs?: number
+  // Fired for errors of idle connections (the database went away); without a listener the
+  // pool's 'error' event would end the process.
+  onIdleError: (error: Error) => void
+}
+
+// bigint columns hold Unix ms and ids: well inside Number's exact range.
+const INT8_OID = 20
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')
+} as unknown as pg.CustomTypesConfig
+
+export function createPool (opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    // A statement stuck behind a lost network path gives up instead of hanging a claim round.
+    query_timeout: 30_000,
+    types
+  })
+  pool.on('error', opts.onIdleError)
+  return pool
+}
+
+// The secret parts of a connection string, in every form a message may quote them.
+export function createRedactor (url: string): (message: string) => string {
+  const secrets: string[] = [url]
+  try {
+    const u = new URL(url)
+    if (u.password !== '') secrets.push(u.password, decodeURIComponent(u.password))
+  } catch {
+    // Not a URL (a libpq key=value string): the whole string is the only thing to hide.
+  }
+  const sorted = [...new Set(secrets)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)
+  return (message) => sorted.reduce((m, s) => m.split(s).join('[redacted]'), message)
+}
+
+// "postgres://host:port/db" without user or password: what logs may show.
+export function describeUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.protocol}//${u.host}${u.pathname}`
+  } catch {
+    return 'postgres (connection string not a URL)'
+  }
+}

@@ -1,0 +1,309 @@
+import type pg from 'pg'
+import { MAX_ESCALATION_REPEATS, priorityRank, PRIORITIES } from '../../config/catalog-schema.js'
+import type { DestinationType } from '../../enrich/types.js'
+import { sha256Hex } from '../../sha256.js'
+import type {
+  AcknowledgementRequest, AcknowledgementResult, EscalationTarget, Incident, IncidentEvent, IncidentEventKind,
+  IncidentState, IncidentWithTimeline
+} from '../../incidents/types.js'
+import {
+  priorityFromRank,
+  type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
+  type IncidentChange, type IncidentIntake, type IncidentStats
+} from '../types.js'
+
+// The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts: one
+// statement per step, each run on the client of the store's transaction (or the pool for
+// reads). Due escalation timers are claimed with FOR UPDATE SKIP LOCKED, so replicas never
+// fire the same one; the escalation's idempotency key is a second guard.
+
+type Db = pg.Pool | pg.PoolClient
+
+interface IncidentRow {
+  id: number, receiver: string, group_key: string, dedup_key: string, alertname: string, team: string, title: string, priority: number, state: IncidentState,
+  opened_at: number, triggered_at: number, respond_by: number, acknowledged_by: string | null,
+  acknowledged_via: Incident['acknowledgedVia'], acknowledged_at: number | null, breached_at: number | null,
+  escalations: number, repeats_left: number, escalate_to: string, repeat_every_ms: number | null,
+  next_escalation_at: number | null, resolved_at: number | null, updated_at: number
+}
+interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
+
+// Deliveries an incident makes are their own group in the outbox (as in the SQLite engine).
+export const incidentGroupKey = (id: number): string => `incident:${id}`
+
+const SQL = {
+  open: "SELECT * FROM incidents WHERE receiver = $1 AND group_key = $2 AND state <> 'resolved' FOR UPDATE",
+  byId: 'SELECT * FROM incidents WHERE id = $1',
+  byIdLocked: 'SELECT * FROM incidents WHERE id = $1 FOR UPDATE',
+  byDedupKeyLocked: 'SELECT * FROM incidents WHERE dedup_key = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE',
+  latest: 'SELECT * FROM incidents WHERE dedup_key = $1 AND receiver = $2 AND group_key = $3 ORDER BY id DESC LIMIT 1',
+  // The group's latest queued webhook to a destination told of it: what an escalation renders.
+  lastBody: `SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.group_key = n.group_key AND d.destination = n.destination
+    WHERE n.group_key = $1 ORDER BY d.id DESC LIMIT 1`,
+  insert: `INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
+      triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 'triggered', $8, $8, $9, $10, $11, $12, $9, $8) RETURNING id`,
+  // The clock re-runs from the raise only if that is sooner; an armed timer moves with it.
+  // $1 id, $2 priority, $3 respondBy, $4 alertname, $5 team, $6 escalateTo, $7 repeatEveryMs, $8 now, $9 repeats
+  raise: `UPDATE incidents SET priority = $2, respond_by = LEAST(respond_by, $3), alertname = $4, team = $5,
+      escalate_to = $6, repeat_every_ms = $7, updated_at = $8,
+      next_escalation_at = CASE WHEN state = 'triggered' THEN LEAST(COALESCE(next_escalation_at, $3), $3) END,
+      repeats_left = CASE WHEN state = 'triggered' THEN $9 ELSE repeats_left END
+    WHERE id = $1`,
+  resolve: `UPDATE incidents SET state = 'resolved', resolved_at = $2, next_escalation_at = NULL, updated_at = $2
+    WHERE id = $1 AND state <> 'resolved'`,
+  acknowledge: `UPDATE incidents SET state = 'acknowledged', acknowledged_by = $2, acknowledged_via = $3,
+      acknowledged_at = $4, next_escalation_at = NULL, updated_at = $5 WHERE id = $1 AND state = 'triggered'`,
+  unacknowledge: `UPDATE incidents SET state = 'triggered', triggered_at = $2, respond_by = $3,
+      next_escalation_at = $3, repeats_left = $4, acknowledged_by = NULL, acknowledged_via = NULL,
+      acknowledged_at = NULL, updated_at = $5 WHERE id = $1 AND state = 'acknowledged'`,
+  event: 'INSERT INTO incident_events (incident_id, at, kind, detail) VALUES ($1, $2, $3, $4)',
+  events: 'SELECT at, kind AS event, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id',
+  // The group's sent notifications while the incident was open, and the incident's own.
+  notified: `SELECT destination, sent_at AS at FROM deliveries
+    WHERE state = 'sent' AND updated_at >= $3 AND group_key IN ($1, $2) AND sent_at <= $4 ORDER BY sent_at, id`,
+  // Claimed: a timer another replica is firing is skipped, and once it commits the re-checked
+  // condition no longer holds (the timer moved or was cleared).
+  due: `SELECT * FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= $1
+    ORDER BY next_escalation_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+  nextDue: 'SELECT min(next_escalation_at) AS next FROM incidents WHERE next_escalation_at IS NOT NULL',
+  escalated: `UPDATE incidents SET escalations = $2, breached_at = COALESCE(breached_at, $3),
+      next_escalation_at = $4, repeats_left = $5, updated_at = $6 WHERE id = $1`,
+  // Escalation destinations hear the rest of the group (its resolve) like any notified one.
+  remember: `INSERT INTO group_notified (group_key, destination, type, priority, updated_at) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (group_key, destination) DO UPDATE SET priority = LEAST(group_notified.priority, EXCLUDED.priority),
+      updated_at = EXCLUDED.updated_at`,
+  pagerDutyNotified: "SELECT destination FROM group_notified WHERE group_key = $1 AND type = 'pagerduty' ORDER BY destination",
+  skipDeferred: `UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
+      last_error = 'the group resolved while this notification waited for business hours', updated_at = $2
+    WHERE group_key = $1 AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > $2
+    RETURNING id, destination, type, priority`,
+  takeKey: `INSERT INTO idempotency_keys (key, expires_at) VALUES ($1, $2)
+    ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $3 RETURNING key`,
+  // One incident delivery: takes its idempotency key and, if taken, inserts the row.
+  // $1 destination, $2 type, $3 priority, $4 key, $5 group, $6 body, $7 now, $8 received_at,
+  // $9 key expiry, $10 state, $11 last_reason.
+  insertKeyed: `WITH k AS (
+      INSERT INTO idempotency_keys (key, expires_at) VALUES ($4, $9)
+      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $7
+      RETURNING key)
+    INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
+      next_attempt_at, received_at, created_at, updated_at, last_reason)
+    SELECT $1, $2, $3::smallint, $4, $5, $6, $10::text, $7::bigint, $8::bigint, $7::bigint, $7::bigint, $11::text FROM k
+    RETURNING id`,
+  list: `SELECT * FROM incidents WHERE ($1::text IS NULL OR state = $1) AND ($2::smallint IS NULL OR priority = $2)
+    ORDER BY id DESC LIMIT $3 OFFSET $4`,
+  counts: 'SELECT priority, state, count(*) AS n FROM incidents GROUP BY priority, state',
+  deferredCounts: `SELECT priority, count(*) AS n FROM deliveries
+    WHERE deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > $1 GROUP BY priority`,
+  pruneEvents: `DELETE FROM incident_events WHERE incident_id IN (SELECT id FROM incidents
+    WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`,
+  pruneIncidents: `DELETE FROM incidents WHERE id IN (SELECT id FROM incidents
+    WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString()
+const isoOrNull = (ms: number | null): string | null => ms === null ? null : iso(ms)
+const utc = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
+const refOf = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
+
+const toIncident = (r: IncidentRow): Incident => ({
+  id: r.id,
+  receiver: r.receiver,
+  groupKey: r.group_key,
+  alertname: r.alertname,
+  team: r.team,
+  title: r.title,
+  dedupKey: r.dedup_key,
+  priority: priorityFromRank(r.priority),
+  state: r.state,
+  startedAt: iso(r.opened_at),
+  triggeredAt: iso(r.triggered_at),
+  respondBy: iso(r.respond_by),
+  acknowledgedAt: isoOrNull(r.acknowledged_at),
+  acknowledgedBy: r.acknowledged_by,
+  acknowledgedVia: r.acknowledged_via,
+  resolvedAt: isoOrNull(r.resolved_at),
+  breached: r.breached_at !== null,
+  breachedAt: isoOrNull(r.breached_at),
+  escalations: r.escalations,
+  escalateTo: JSON.parse(r.escalate_to) as EscalationTarget[],
+  nextEscalationAt: isoOrNull(r.next_escalation_at)
+})
+
+async function one (db: Db, sql: string, args: unknown[]): Promise<IncidentRow | undefined> {
+  return (await db.query<IncidentRow>(sql, args)).rows[0]
+}
+
+async function event (c: Db, id: number, at: number, kind: IncidentEventKind, detail: string): Promise<void> {
+  await c.query(SQL.event, [id, at, kind, detail])
+}
+
+export async function skipDeferred (c: Db, groupKey: string, now: number): Promise<DeliveryRef[]> {
+  return (await c.query<RefRow>(SQL.skipDeferred, [groupKey, now])).rows.map(refOf)
+}
+
+export type OpenIncident = IncidentRow | undefined
+
+// First in enqueue, before the group's notified destinations are read: locks the group's open
+// incident, so an escalation firing for it (which adds its destinations to the group's notified
+// ones) commits before this plans, or waits for another round (SKIP LOCKED).
+export async function lockOpen (c: Db, receiver: string, groupKey: string): Promise<OpenIncident> {
+  return await one(c, SQL.open, [receiver, groupKey])
+}
+
+// Inside enqueue: what the webhook does to its group's incident (`open` from lockOpen); `held`
+// are the notifications it held for business hours (on the timeline as `deferred`).
+export async function onWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number, open: OpenIncident,
+  held: ReadonlyArray<{ destination: string, until: number }>): Promise<{ id: number, change: IncidentChange['kind'] } | undefined> {
+  const result = await applyWebhook(c, groupKey, intake, now, open)
+  const id = result?.id ?? open?.id
+  if (id !== undefined && result?.change !== 'resolve') {
+    for (const h of held) await event(c, id, now, 'deferred', `held for business hours: ${h.destination} at ${utc(h.until)}`)
+  }
+  return result
+}
+
+async function applyWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number, open: IncidentRow | undefined): Promise<{ id: number, change: IncidentChange['kind'] } | undefined> {
+  const change = intake.decide(open === undefined ? null : toIncident(open))
+  if (change === null) return undefined
+  if (change.kind === 'open') {
+    const { rows } = await c.query<{ id: number }>(SQL.insert, [intake.receiver, groupKey, change.dedupKey, change.alertname, change.team,
+      change.title, priorityRank(change.priority), now, change.respondBy, MAX_ESCALATION_REPEATS,
+      JSON.stringify(change.escalation.escalateTo), change.escalation.repeatEveryMs])
+    // Its 'opened' timeline event is the row itself (see get).
+    return { id: rows[0]!.id, change: 'open' }
+  }
+  if (open === undefined) return undefined
+  if (change.kind === 'raise') {
+    await c.query(SQL.raise, [open.id, priorityRank(change.priority), change.respondBy, change.alertname, change.team,
+      JSON.stringify(change.escalation.escalateTo), change.escalation.repeatEveryMs, now, MAX_ESCALATION_REPEATS])
+    await event(c, open.id, now, 'priority_raised', `priority raised from ${priorityFromRank(open.priority)} to ${change.priority}; respond by ${utc(Math.min(open.respond_by, change.respondBy))}`)
+    return { id: open.id, change: 'raise' }
+  }
+  await c.query(SQL.resolve, [open.id, now])
+  await event(c, open.id, now, 'resolved', 'resolved (Alertmanager)')
+  return { id: open.id, change: 'resolve' }
+}
+
+// Read-only: the earliest armed timer (an idle poll writes nothing).
+export async function nextDueAt (db: Db): Promise<number | null> {
+  return (await db.query<{ next: number | null }>(SQL.nextDue)).rows[0]?.next ?? null
+}
+
+export async function fireDue (c: Db, req: FireEscalationsRequest, expiresAt: number): Promise<FireEscalationsResult> {
+  const { now } = req
+  const fired: FiredEscalation[] = []
+  for (const r of (await c.query<IncidentRow>(SQL.due, [now, req.limit])).rows) {
+    const dueAt = r.next_escalation_at ?? now
+    const number = r.escalations + 1
+    const breach = r.breached_at === null
+    const priority = priorityFromRank(r.priority)
+    if (breach) await event(c, r.id, dueAt, 'breached', `not acknowledged by the deadline ${utc(r.respond_by)}`)
+    const body = JSON.stringify({ escalation: { incidentId: r.id, number, priority, respondBy: r.respond_by, firedAt: now, title: r.title, receiver: r.receiver, groupKey: r.group_key }, webhook: await lastWebhook(c, r.group_key) })
+    const deliveries: FiredEscalation['deliveries'] = []
+    for (const t of JSON.parse(r.escalate_to) as EscalationTarget[]) {
+      const idempotencyKey = `${incidentGroupKey(r.id)}:escalation:${number}:${t.destination}`
+      const configured = req.isConfigured(t.destination)
+      const state = configured ? 'pending' : 'skipped'
+      const { rows } = await c.query<{ id: number }>(SQL.insertKeyed, [t.destination, t.type, r.priority, idempotencyKey, incidentGroupKey(r.id), body,
+        now, dueAt, expiresAt, state, configured ? null : 'not_configured'])
+      if (rows[0] === undefined) continue
+      if (configured) await c.query(SQL.remember, [r.group_key, t.destination, t.type, r.priority, now])
+      deliveries.push({ id: rows[0].id, destination: t.destination, type: t.type, priority, state })
+    }
+    if (deliveries.length > 0) await event(c, r.id, now, 'escalated', `escalation ${number} to ${deliveries.map((d) => d.destination).join(', ')}`)
+    const repeat = r.repeat_every_ms !== null && r.repeats_left > 0
+    // After a long outage a repeat is due one interval from now, not in a burst.
+    const every = r.repeat_every_ms ?? 0
+    const next = !repeat ? null : dueAt + every > now ? dueAt + every : now + every
+    await c.query(SQL.escalated, [r.id, number, dueAt, next, repeat ? r.repeats_left - 1 : r.repeats_left, now])
+    fired.push({ incidentId: r.id, priority, number, breach, lateMs: Math.max(0, now - dueAt), deliveries })
+  }
+  return { fired, nextDueAt: await nextDueAt(c) }
+}
+
+export async function acknowledge (c: Db, req: AcknowledgementRequest, opts: AcknowledgeOptions, now: number): Promise<AcknowledgementResult> {
+  if (req.eventId !== undefined && (await c.query(SQL.takeKey, [`pagerduty-event:${req.eventId}`, now + opts.eventKeyWindowMs, now])).rowCount !== 1) {
+    return { outcome: 'duplicate' }
+  }
+  const r = req.incidentId !== undefined
+    ? await one(c, SQL.byIdLocked, [req.incidentId])
+    : req.dedupKey !== undefined ? await one(c, SQL.byDedupKeyLocked, [req.dedupKey]) : undefined
+  if (r === undefined) return { outcome: 'unknown_incident' }
+  const via = req.via === 'api' ? 'the API' : req.via === 'slack' ? 'Slack' : 'PagerDuty'
+  let changed = false
+  if (req.action === 'acknowledge') {
+    changed = (await c.query(SQL.acknowledge, [r.id, req.by, req.via, req.at, now])).rowCount === 1
+    if (changed) {
+      await event(c, r.id, req.at, 'acknowledged', `acknowledged by ${req.by} via ${via}`)
+      if (req.via !== 'pagerduty') await tellPagerDuty(c, r, req, opts, now)
+    }
+  } else if (req.action === 'unacknowledge') {
+    changed = (await c.query(SQL.unacknowledge, [r.id, req.at, opts.restartClock(toIncident(r), req.at), MAX_ESCALATION_REPEATS, now])).rowCount === 1
+    if (changed) await event(c, r.id, req.at, 'unacknowledged', `unacknowledged by ${req.by} via ${via}; the response clock runs again`)
+  } else {
+    changed = (await c.query(SQL.resolve, [r.id, req.at])).rowCount === 1
+    if (changed) await event(c, r.id, req.at, 'resolved', `resolved by ${req.by} via ${via}`)
+  }
+  const incident = toIncident((await one(c, SQL.byId, [r.id]))!)
+  return { outcome: changed ? 'applied' : 'no_change', incident }
+}
+
+// An Events v2 acknowledge for each PagerDuty destination told of the group.
+async function tellPagerDuty (c: Db, r: IncidentRow, req: AcknowledgementRequest, opts: AcknowledgeOptions, now: number): Promise<void> {
+  const body = JSON.stringify({ acknowledge: { incidentId: r.id, dedupKey: r.dedup_key, by: req.by, via: req.via } })
+  for (const { destination } of (await c.query<{ destination: string }>(SQL.pagerDutyNotified, [r.group_key])).rows) {
+    const configured = opts.isConfigured(destination)
+    await c.query(SQL.insertKeyed, [destination, 'pagerduty', r.priority, `${incidentGroupKey(r.id)}:acknowledge:${req.at}:${destination}`,
+      incidentGroupKey(r.id), body, now, now, now + opts.eventKeyWindowMs, configured ? 'pending' : 'skipped', configured ? null : 'not_configured'])
+  }
+}
+
+export async function list (db: Db, opts: { state?: IncidentState, priority?: string, limit: number, offset?: number }): Promise<Incident[]> {
+  const priority = opts.priority === undefined ? null : PRIORITIES.indexOf(opts.priority as Incident['priority'])
+  const { rows } = await db.query<IncidentRow>(SQL.list, [opts.state ?? null, priority, opts.limit, opts.offset ?? 0])
+  return rows.map(toIncident)
+}
+
+export async function get (db: Db, id: number): Promise<IncidentWithTimeline | null> {
+  const r = await one(db, SQL.byId, [id])
+  if (r === undefined) return null
+  type Stored = Omit<IncidentEvent, 'at'> & { at: number }
+  const events = (await db.query<Stored>(SQL.events, [id])).rows
+  const notified = (await db.query<{ destination: string, at: number }>(SQL.notified,
+    [r.group_key, incidentGroupKey(id), r.opened_at, r.resolved_at ?? Number.MAX_SAFE_INTEGER])).rows
+    .map((n): Stored => ({ at: n.at, event: 'notified', detail: `notified ${n.destination}` }))
+  const opened: Stored = { at: r.opened_at, event: 'opened', detail: 'opened by the group\'s first firing webhook' }
+  const timeline = [opened, ...events, ...notified].sort((a, b) => a.at - b.at).map((e) => ({ ...e, at: iso(e.at) }))
+  return { ...toIncident(r), timeline }
+}
+
+export async function find (db: Db, receiver: string, groupKey: string): Promise<Incident | null> {
+  const r = await one(db, SQL.latest, [sha256Hex(groupKey), receiver, groupKey])
+  return r === undefined ? null : toIncident(r)
+}
+
+export async function stats (db: Db, now: number): Promise<IncidentStats> {
+  const zero = (): Record<string, number> => ({ triggered: 0, acknowledged: 0, resolved: 0 })
+  const incidents: IncidentStats['incidents'] = { P0: zero(), P1: zero(), P2: zero(), P3: zero() }
+  for (const c of (await db.query<{ state: string, priority: number, n: number }>(SQL.counts)).rows) {
+    incidents[priorityFromRank(c.priority)][c.state] = c.n
+  }
+  const deferred: IncidentStats['deferred'] = { P0: 0, P1: 0, P2: 0, P3: 0 }
+  for (const c of (await db.query<{ priority: number, n: number }>(SQL.deferredCounts, [now])).rows) deferred[priorityFromRank(c.priority)] = c.n
+  return { incidents, deferred }
+}
+
+export async function prune (c: Db, before: number): Promise<number> {
+  await c.query(SQL.pruneEvents, [before])
+  return (await c.query(SQL.pruneIncidents, [before])).rowCount ?? 0
+}
+
+// The whole group as last queued ({alerts: null, payload}), or null once housekeeping removed it.
+async function lastWebhook (c: Db, groupKey: string): Promise<unknown> {
+  const body = (await c.query<{ body: string }>(SQL.lastBody, [groupKey])).rows[0]?.body
+  if (body === undefined) return null
+  const queued = JSON.parse(body) as { payload?: unknown }
+  return queued.payload === undefined ? null : { alerts: null, payload: queued.payload }
+}

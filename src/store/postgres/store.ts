@@ -1,0 +1,421 @@
+import type pg from 'pg'
+import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
+import type { DestinationType } from '../../enrich/types.js'
+import type { FailureReason } from '../../notify/result.js'
+import type { LimitFor } from '../../outbox/rate-limit.js'
+import {
+  priorityFromRank,
+  type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
+  type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
+} from '../types.js'
+import { createPool, createRedactor } from './connection.js'
+import * as incidents from './incidents.js'
+import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
+import { migrate } from './migrate.js'
+
+// The networked engine: several replicas share one PostgreSQL. Claims lock rows with
+// FOR UPDATE SKIP LOCKED (replicas never take the same row, nor wait for each other);
+// a claim carries a lease (claimed_until), so a dead replica's work returns. An enqueue is
+// one transaction under an advisory lock on its group, so two replicas never plan one group
+// from the same stale set of notified destinations. Committed work is announced with NOTIFY.
+
+export interface PostgresStoreConfig {
+  url: string
+  idempotencyWindowMs: number
+  poolSize?: number
+}
+
+export interface PostgresStoreDeps {
+  now: () => number
+  onFailure?: (failure: StoreFailure) => void
+  // The LISTEN connection was lost or restored (for logs); its failures also set unavailable().
+  onListenerState?: (state: 'connected' | 'lost', detail: string) => void
+  // Each destination's rate limit, applied across all replicas with token buckets in the
+  // database (the caller's own admit() then only holds a destination after a 429).
+  limitFor?: LimitFor
+}
+
+// Several processes share this store: releaseClaims is never used (leases return a dead
+// replica's claims); onWork tells this process that some replica enqueued or replayed work.
+export interface PostgresStore extends Store {
+  onWork: (listener: () => void) => void
+}
+
+interface Row {
+  id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
+  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
+  claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
+  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
+}
+interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
+
+const ACTIVE = "state IN ('pending', 'sending')"
+
+const SQL = {
+  lockGroup: 'SELECT pg_advisory_xact_lock(hashtext($1))',
+  notified: 'SELECT destination, type, priority FROM group_notified WHERE group_key = $1 ORDER BY destination',
+  // One notification, in one statement: take its idempotency key (unless an unexpired row
+  // holds it; ON CONFLICT, so concurrent peers wait on the key); if taken, insert the delivery;
+  // if pending, skip the older pending ones of its destination and group, remember a firing
+  // destination, and NOTIFY the replicas (delivered when the transaction commits).
+  // $1 destination, $2 type, $3 priority rank, $4 key, $5 group, $6 body, $7 now,
+  // $8 received_at, $9 key expiry, $10 status, $11 state, $12 last_reason, $13 next_attempt_at,
+  // $14 deferred_until (held for business hours: not yet told, so not remembered).
+  enqueueItem: `WITH k AS (
+      INSERT INTO idempotency_keys (key, expires_at) VALUES ($4, $9)
+      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $7
+      RETURNING key),
+    ins AS (
+      INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
+        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred_until)
+      SELECT $1, $2, $3::smallint, $4, $5, $6, $11::text, $13::bigint, $8::bigint, $7::bigint, $7::bigint, $12::text, $14::bigint FROM k
+      RETURNING id),
+    sup AS (
+      UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
+        last_error = 'superseded by delivery ' || (SELECT id FROM ins), updated_at = $7
+      WHERE $11::text = 'pending' AND destination = $1 AND group_key = $5 AND state = 'pending' AND id < (SELECT id FROM ins)
+      RETURNING id, destination, type, priority),
+    rem AS (
+      INSERT INTO group_notified (group_key, destination, type, priority, updated_at)
+      SELECT $5, $1, $2, $3::smallint, $7::bigint FROM ins WHERE $10::text = 'firing' AND $11::text = 'pending' AND $14::bigint IS NULL
+      ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
+        priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at
+      RETURNING 1),
+    note AS (SELECT pg_notify('${WORK_CHANNEL}', '') FROM ins WHERE $11::text = 'pending')
+    SELECT (SELECT id FROM ins) AS id, (SELECT count(*) FROM rem) + (SELECT count(*) FROM note) AS side_effects,
+      COALESCE((SELECT json_agg(json_build_object('id', id, 'destination', destination, 'type', type, 'priority', priority) ORDER BY id) FROM sup), '[]') AS superseded`,
+  forget: 'DELETE FROM group_notified WHERE group_key = $1',
+  notify: `SELECT pg_notify('${WORK_CHANNEL}', '')`,
+  lapseClaims: `UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1
+    WHERE state = 'sending' AND claimed_until <= $1`,
+  // Per destination and group, deliveries go out in order: a newer one waits while an older
+  // one is unsettled (a retried trigger must never land after its resolve).
+  due: `SELECT * FROM deliveries AS d
+    WHERE state = 'pending' AND next_attempt_at <= $1 AND destination <> ALL($2::text[])
+      AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
+        AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
+      AND NOT EXISTS (SELECT 1 FROM rate_buckets AS r WHERE r.destination = d.destination
+        AND LEAST(r.burst, r.tokens + GREATEST(0, $1 - r.updated_at) * r.per_second / 1000.0) < 1)
+    ORDER BY priority, next_attempt_at, id LIMIT $3
+    FOR UPDATE OF d SKIP LOCKED`,
+  // Refills the destination's bucket to now (creating it full) and locks it for this claim.
+  refillBucket: `INSERT INTO rate_buckets AS b (destination, tokens, per_second, burst, updated_at) VALUES ($1, $3, $2, $3, $4)
+    ON CONFLICT (destination) DO UPDATE SET per_second = $2, burst = $3,
+      tokens = LEAST($3, b.tokens + GREATEST(0, $4 - b.updated_at) * $2 / 1000.0), updated_at = GREATEST(b.updated_at, $4)
+    RETURNING tokens`,
+  takeTokens: 'UPDATE rate_buckets SET tokens = tokens - $2 WHERE destination = $1',
+  markSending: `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, claimed_until = $2, updated_at = $3
+    WHERE id = ANY($1::bigint[]) AND state = 'pending'`,
+  markSent: `UPDATE deliveries SET state = 'sent', sent_at = $3, claimed_until = NULL, updated_at = $4
+    WHERE id = $1 AND state = 'sending' AND attempts = $2`,
+  // Retried, or skipped when a newer delivery of its destination and group is waiting.
+  markRetry: `UPDATE deliveries AS d SET
+      state = CASE WHEN n.id IS NULL THEN 'pending' ELSE 'skipped' END,
+      next_attempt_at = CASE WHEN n.id IS NULL THEN $3 ELSE d.next_attempt_at END,
+      last_reason = CASE WHEN n.id IS NULL THEN $4 ELSE 'superseded' END,
+      last_error = CASE WHEN n.id IS NULL THEN $5 ELSE 'superseded by delivery ' || n.id END,
+      claimed_until = NULL, updated_at = $6
+    FROM (SELECT (SELECT o.id FROM deliveries AS o WHERE o.destination = $7 AND o.group_key = $8 AND o.id > $1
+      AND o.${ACTIVE} ORDER BY o.id LIMIT 1) AS id) AS n
+    WHERE d.id = $1 AND d.state = 'sending' AND d.attempts = $2
+    RETURNING n.id AS newer`,
+  markDead: `UPDATE deliveries SET state = 'dead', claimed_until = NULL, last_reason = $3, last_error = $4, updated_at = $5
+    WHERE id = $1 AND state = 'sending' AND attempts = $2`,
+  releaseClaims: "UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1 WHERE state = 'sending'",
+  get: 'SELECT * FROM deliveries WHERE id = $1',
+  // attempts stays: it is the claim token, and a lapsed claim of this row must never match again.
+  retryDead: `UPDATE deliveries SET state = 'pending', next_attempt_at = $2, updated_at = $2
+    WHERE id = $1 AND state = 'dead' RETURNING *`,
+  listByState: 'SELECT * FROM deliveries WHERE state = $1 ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3',
+  listAll: 'SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT $1 OFFSET $2',
+  stats: `SELECT priority, state = 'dead' AS dead, count(*) AS n, min(received_at) AS oldest FROM deliveries
+    WHERE state IN ('pending', 'sending', 'dead') GROUP BY 1, 2`,
+  heartbeat: 'INSERT INTO store_heartbeat (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at',
+  pruneNotified: 'DELETE FROM group_notified WHERE updated_at < $1',
+  pruneDeliveries: `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+    WHERE state IN ('sent', 'skipped') AND updated_at < $1 LIMIT 10000)`,
+  pruneKeys: 'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= $1 LIMIT 10000)'
+}
+
+// Opens the pool, applies pending migrations (under their advisory lock) and starts listening.
+export async function createPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStoreDeps): Promise<PostgresStore> {
+  const redact = createRedactor(cfg.url)
+  // A new Error carrying only the redacted message: driver errors hold more (the query, its
+  // parameters, the connection) than may leave the engine.
+  const clean = (err: unknown): Error => new Error(redact(err instanceof Error ? err.message : String(err)))
+  let failure: string | null = null
+  let closed = false
+  const pool = createPool({
+    url: cfg.url,
+    max: cfg.poolSize ?? 10,
+    onIdleError: (err) => { failure = `database connection lost: ${clean(err).message}` }
+  })
+  try {
+    await migrate(pool)
+  } catch (err) {
+    await pool.end()
+    throw clean(err)
+  }
+
+  const workListeners: Array<() => void> = []
+  const listener: WorkListener = createWorkListener({
+    url: cfg.url,
+    onWork: () => { for (const fn of workListeners) fn() },
+    onState: (state, detail) => {
+      const safe = redact(detail)
+      if (state === 'lost') failure = `database connection lost: ${safe}`
+      deps.onListenerState?.(state, safe)
+    }
+  })
+  await listener.start()
+
+  function fail (operation: StoreOperation, err: unknown): Error {
+    const error = clean(err)
+    failure = `store ${operation} failed: ${error.message}`
+    deps.onFailure?.({ operation, error })
+    return error
+  }
+
+  async function run<T> (operation: StoreOperation | 'read', fn: () => Promise<T>): Promise<T> {
+    if (closed) throw fail(operation, new Error('store is closed'))
+    try {
+      const value = await fn()
+      // A write that went through proves the database reachable and writable again.
+      if (operation !== 'read') failure = null
+      return value
+    } catch (err) {
+      throw fail(operation, err)
+    }
+  }
+
+  async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await pool.connect()
+    let broken: Error | undefined
+    // A checked-out client has no pool listener: its connection dying mid-transaction would
+    // otherwise be an unhandled 'error' event (a crash). The pending query rejects anyway.
+    const onError = (err: Error): void => { broken = err }
+    c.on('error', onError)
+    try {
+      await c.query('BEGIN')
+      const value = await fn(c)
+      await c.query('COMMIT')
+      return value
+    } catch (err) {
+      // A connection that cannot even roll back is dropped from the pool, not reused.
+      if (broken === undefined) await c.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
+      throw err
+    } finally {
+      c.removeListener('error', onError)
+      c.release(broken)
+    }
+  }
+
+  const ref = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
+  const toDelivery = (r: Row): Delivery => ({
+    ...ref(r),
+    idempotencyKey: r.idempotency_key,
+    groupKey: r.group_key,
+    body: JSON.parse(r.body) as unknown,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    claimedUntil: r.claimed_until,
+    receivedAt: r.received_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    lastError: r.last_error,
+    lastReason: r.last_reason,
+    sentAt: r.sent_at,
+    deferredUntil: r.deferred_until
+  })
+  const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
+
+  async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
+    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
+    await c.query(SQL.lockGroup, [req.groupKey])
+    const open = req.incident === undefined ? undefined : await incidents.lockOpen(c, req.incident.receiver, req.groupKey)
+    const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
+      .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
+    // Held notifications of a group that resolved are never sent, nor is the resolve to a
+    // destination that heard nothing else of it.
+    const heldBack = new Set<string>()
+    const deferredItems: Array<{ destination: string, until: number }> = []
+    if (req.resolved) {
+      result.resolvedWhileDeferred = await incidents.skipDeferred(c, req.groupKey, now)
+      for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
+    }
+    for (const item of req.plan(notified)) {
+      const held = item.status === 'resolved' && heldBack.has(item.destination)
+      const state = item.skip === true || held ? 'skipped' : 'pending'
+      const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
+      const lastReason = held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
+      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(SQL.enqueueItem, [
+        item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
+        req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, lastReason,
+        deferred ? item.notBefore : now, deferred ? item.notBefore : null])
+      const row = rows[0]!
+      if (row.id === null) {
+        result.duplicates.push(item.idempotencyKey)
+        continue
+      }
+      const inserted = { id: row.id, destination: item.destination, type: item.type, priority: item.priority }
+      if (held) {
+        result.resolvedWhileDeferred.push(inserted)
+        continue
+      }
+      result.inserted.push({ ...inserted, state })
+      for (const old of row.superseded) result.superseded.push(ref(old))
+      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
+    }
+    if (req.resolved) await c.query(SQL.forget, [req.groupKey])
+    if (req.incident !== undefined) {
+      const incident = await incidents.onWebhook(c, req.groupKey, req.incident, now, open, deferredItems)
+      if (incident !== undefined) result.incident = incident
+    }
+    return result
+  }
+
+  // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
+  // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
+  async function takeTokens (c: pg.PoolClient, rows: Row[], now: number): Promise<Row[]> {
+    if (deps.limitFor === undefined) return rows
+    const wanted = new Map<string, number>()
+    for (const r of rows) wanted.set(r.destination, (wanted.get(r.destination) ?? 0) + 1)
+    const granted = new Map<string, number>()
+    // Sorted, so two replicas lock buckets in one order and never deadlock.
+    for (const destination of [...wanted.keys()].sort()) {
+      const limit = deps.limitFor(destination, rows.find((r) => r.destination === destination)!.type)
+      if (limit === null) { granted.set(destination, Infinity); continue }
+      const { rows: bucket } = await c.query<{ tokens: number }>(SQL.refillBucket, [destination, limit.perSecond, limit.burst, now])
+      const n = Math.min(wanted.get(destination)!, Math.floor(bucket[0]!.tokens))
+      if (n > 0) await c.query(SQL.takeTokens, [destination, n])
+      granted.set(destination, n)
+    }
+    return rows.filter((r) => {
+      const left = granted.get(r.destination)!
+      granted.set(r.destination, left - 1)
+      return left > 0
+    })
+  }
+
+  return {
+    onWork: (fn) => { workListeners.push(fn) },
+    async enqueue (req) {
+      const result = await run('enqueue', async () => await tx(async (c) => await enqueue(c, req, deps.now())))
+      req.onCommitted?.()
+      return result
+    },
+    async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
+      if (limit <= 0) return []
+      return await run('claim', async () => {
+        await pool.query(SQL.lapseClaims, [now])
+        return await tx(async (c) => {
+          const { rows } = await c.query<Row>(SQL.due, [now, excludeDestinations, limit])
+          const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
+          if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
+          return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
+        })
+      })
+    },
+    async markSent (d, sentAt) {
+      return await run('mark', async () => marked((await pool.query(SQL.markSent, [d.id, d.attempts, sentAt, deps.now()])).rowCount))
+    },
+    async markRetry (d, nextAttemptAt, reason, error) {
+      return await run('mark', async () => {
+        const { rows } = await pool.query<{ newer: number | null }>(SQL.markRetry,
+          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey])
+        if (rows.length === 0) return 'lost_claim'
+        return rows[0]!.newer === null ? 'done' : 'superseded'
+      })
+    },
+    async markDead (d, reason, error) {
+      return await run('mark', async () => marked((await pool.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
+    },
+    // Several processes share this engine: a claim may be another replica's send in flight.
+    // Kept for the contract; the dispatcher runs with releaseClaimsAtStart=false here.
+    async releaseClaims () {
+      return await run('claim', async () => (await pool.query(SQL.releaseClaims, [deps.now()])).rowCount ?? 0)
+    },
+    async list ({ state, limit, offset = 0 }) {
+      return await run('read', async () => {
+        const res = state === undefined ? await pool.query<Row>(SQL.listAll, [limit, offset]) : await pool.query<Row>(SQL.listByState, [state, limit, offset])
+        return res.rows.map(toDelivery)
+      })
+    },
+    async get (id) {
+      return await run('read', async () => {
+        const { rows } = await pool.query<Row>(SQL.get, [id])
+        return rows[0] === undefined ? null : toDelivery(rows[0])
+      })
+    },
+    async retryDead (id, now) {
+      const result = await run('replay', async () => {
+        const retried = await pool.query<Row>(SQL.retryDead, [id, now])
+        if (retried.rows[0] !== undefined) return { outcome: 'retried', delivery: toDelivery(retried.rows[0]) } as const
+        const { rows } = await pool.query<Row>(SQL.get, [id])
+        return rows[0] === undefined ? { outcome: 'not_found' } as const : { outcome: 'not_dead', state: rows[0].state } as const
+      })
+      if (result.outcome === 'retried') await pool.query(SQL.notify).catch((err: unknown) => { fail('replay', err) })
+      return result
+    },
+    async stats (now) {
+      return await run('read', async () => {
+        const { rows } = await pool.query<{ priority: number, dead: boolean, n: number, oldest: number | null }>(SQL.stats)
+        const active = rows.filter((r) => !r.dead)
+        const of = (rank: number): { n: number, oldest: number | null } => active.find((r) => r.priority === rank) ?? { n: 0, oldest: null }
+        return {
+          pending: Object.fromEntries(PRIORITIES.map((p, rank) => [p, of(rank).n])) as OutboxStats['pending'],
+          oldestPendingAgeMs: Object.fromEntries(PRIORITIES.map((p, rank) => {
+            const oldest = of(rank).oldest
+            return [p, oldest === null ? 0 : Math.max(0, now - oldest)]
+          })) as OutboxStats['oldestPendingAgeMs'],
+          dead: rows.filter((r) => r.dead).reduce((n, r) => n + r.n, 0)
+        }
+      })
+    },
+    async housekeeping (now, sentBefore) {
+      return await run('housekeeping', async () => await tx(async (c) => {
+        await c.query(SQL.heartbeat, [now])
+        await c.query(SQL.pruneNotified, [sentBefore])
+        await incidents.prune(c, sentBefore)
+        const deliveries = (await c.query(SQL.pruneDeliveries, [sentBefore])).rowCount ?? 0
+        const keys = (await c.query(SQL.pruneKeys, [now])).rowCount ?? 0
+        return { deliveries, keys }
+      }))
+    },
+    async fireDueEscalations (req) {
+      // An idle poll only reads; a due timer is claimed and fired in one transaction.
+      const next = await run('read', async () => await incidents.nextDueAt(pool))
+      if (next === null || next > req.now) return { fired: [], nextDueAt: next }
+      const result = await run('escalate', async () => await tx(async (c) => await incidents.fireDue(c, req, req.now + cfg.idempotencyWindowMs)))
+      if (result.fired.some((f) => f.deliveries.some((d) => d.state === 'pending'))) await pool.query(SQL.notify).catch((err: unknown) => { fail('escalate', err) })
+      return result
+    },
+    async applyAcknowledgement (req, opts) {
+      const result = await run('acknowledge', async () => await tx(async (c) => await incidents.acknowledge(c, req, opts, deps.now())))
+      if (result.outcome === 'applied') await pool.query(SQL.notify).catch((err: unknown) => { fail('acknowledge', err) })
+      return result
+    },
+    async listIncidents (opts) {
+      return await run('read', async () => await incidents.list(pool, opts))
+    },
+    async getIncident (id) {
+      return await run('read', async () => await incidents.get(pool, id))
+    },
+    async findIncident (receiver, groupKey) {
+      return await run('read', async () => await incidents.find(pool, receiver, groupKey))
+    },
+    async incidentStats (now) {
+      return await run('read', async () => await incidents.stats(pool, now))
+    },
+    unavailable: () => closed ? 'store is closed' : failure,
+    // The database owns durability; nothing this process sees needs a restart to clear.
+    fatal: () => null,
+    async close () {
+      if (closed) return
+      closed = true
+      await listener.close()
+      await pool.end()
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
+import { catalogDocument, dedupKeyFor, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
+import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
+import { startPostgres } from './helpers/postgres.js'
+import { sleep, waitUntil } from './helpers/prometheus.js'
+
+// The real service (`node dist/cli.js`) on PostgreSQL: two replicas share one database; pages
+// posted to either reach PagerDuty once; the database stopped and started under a stream of
+// pages: 503s while it is down (readiness naming the cause), nothing acknowledged lost, both
+// replicas ready again by themselves; `migrate` alone; the URL's password never shown.
+
+const ROUTING_KEY = 'postgresroutingkey00000000000001' // 32 chars
+const DB_PASSWORD = 'SECRETdbPassw0rd'
+
+const server = await startPostgres()
+t.teardown(server.stop)
+
+t.test('two replicas on one PostgreSQL: the database stopped and started under load', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-service-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const catalogPath = writeCatalog(dir, catalogDocument(
+    { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' }, rateLimit: { perSecond: 100, burst: 100 } } },
+    [entry('pg-page', 'PgPage', 'P0', ['pagerduty'])]
+  ))
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+  const db = await server.createDatabase('svc')
+  // Trust authentication accepts any password: this one exists only to prove it never shows.
+  const databaseUrl = server.url(db).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  const env = {
+    CATALOG_PATH: catalogPath,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'debug',
+    NOTIFY_TIMEOUT_MS: '2000',
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY
+  }
+  const start = async (): Promise<ServiceProcess> => await startServiceProcess(env, { maxOutputChars: 64 * 1024 * 1024 })
+  const replicas: ServiceProcess[] = [await start(), await start()]
+  t.teardown(async () => { for (const r of replicas) await r.stop() })
+
+  const acknowledged = new Set<string>()
+  const statuses = new Map<string, number>()
+  let n = 0
+  let sending = true
+  // Like Alertmanager: retries a page until a 2xx; alternates between the replicas.
+  async function sender (): Promise<void> {
+    while (sending && n < 400) {
+      const i = n++
+      const payload = webhookPayload({ alertname: 'PgPage', group: `page-${i}`, alerts: [{ instance: `host-${i}` }] })
+      for (let attempt = 0; attempt < 400 && sending; attempt++) {
+        const res = await postWebhook(replicas[(i + attempt) % 2]!.url, payload, { timeoutMs: 10_000 })
+        statuses.set(String(res.status), (statuses.get(String(res.status)) ?? 0) + 1)
+        if (res.status === 200 || res.status === 202) { acknowledged.add(payload.groupKey); break }
+        await sleep(50)
+      }
+      await sleep(20)
+    }
+  }
+  const senders = [sender(), sender()]
+  await waitUntil('pages flowing', 10_000, async () => acknowledged.size >= 20)
+
+  await server.pause()
+  // Whatever happens below, the database comes back for the next test.
+  t.teardown(async () => { await server.resume().catch(() => undefined) })
+  const down = await postWebhook(replicas[0]!.url, webhookPayload({ alertname: 'PgPage', group: 'during-outage', alerts: [{ instance: 'x' }] }))
+  t.equal(down.status, 503, '/webhook answers 503 while the database is down (Alertmanager retries)')
+  const notReady: string[] = []
+  await waitUntil('both replicas not ready', 10_000, async () => {
+    notReady.length = 0
+    for (const r of replicas) {
+      const res = await fetch(`${r.url}/-/ready`)
+      if (res.status === 503) notReady.push(await res.text())
+    }
+    return notReady.length === 2
+  })
+  for (const body of notReady) t.match(body, /store|database/, '/-/ready names the cause')
+  const healthy = await fetch(`${replicas[1]!.url}/-/healthy`)
+  t.equal(healthy.status, 200, 'alive: losing the database is not a reason to restart')
+  await sleep(1_500)
+  await server.resume()
+  await waitUntil('both replicas ready again by themselves', 15_000, async () => {
+    const codes = await Promise.all(replicas.map(async (r) => (await fetch(`${r.url}/-/ready`)).status))
+    return codes.every((c) => c === 200)
+  })
+  await waitUntil('more pages after the outage', 10_000, async () => acknowledged.size >= 60)
+  sending = false
+  await Promise.all(senders)
+
+  const atPagerDuty = (): Set<string> => new Set((pagerduty.accepted as Array<{ dedup_key: string }>).map((e) => e.dedup_key))
+  const missing = (): string[] => [...acknowledged].filter((g) => !atPagerDuty().has(dedupKeyFor(g)))
+  await waitUntil('every acknowledged page at PagerDuty', 20_000, async () => missing().length === 0,
+    () => `${missing().length} missing\n${replicas.map((r) => r.output()).join('\n---\n')}`).catch((err: unknown) => { t.comment(String(err)) })
+  t.same(missing(), [], `no acknowledged page lost (${acknowledged.size} acknowledged; statuses ${JSON.stringify(Object.fromEntries(statuses))})`)
+  t.ok((statuses.get('503') ?? 0) > 0, 'the senders saw 503s during the outage')
+
+  // Both replicas sent: the work was shared, not all claimed by one.
+  const output = replicas.map((r) => r.output())
+  for (const [i, out] of output.entries()) t.match(out, /"msg":"notification sent"/, `replica ${i + 1} sent some`)
+  // The password never reaches logs, readiness or metrics.
+  const metrics = await Promise.all(replicas.map(async (r) => await (await fetch(`${r.url}/metrics`)).text()))
+  const seen = [...output, ...notReady, ...metrics].join('\n')
+  t.notOk(seen.includes(DB_PASSWORD), 'the DATABASE_URL password appears in no log, readiness body or metric')
+  t.match(output.join('\n'), /store operation failed/, 'the outage was logged')
+})
+
+t.test('alert-enricher migrate applies the migrations alone; without DATABASE_URL it says so', async (t) => {
+  const url = server.url(await server.createDatabase('cli')).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  const cli = (env: Record<string, string>): { status: number | null, out: string } => {
+    const r = spawnSync(process.execPath, ['dist/cli.js', 'migrate'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 })
+    return { status: r.status, out: r.stdout + r.stderr }
+  }
+  const first = cli({ DATABASE_URL: url })
+  t.equal(first.status, 0, first.out)
+  t.match(first.out, /applied 1.*schema at version \d+/)
+  const again = cli({ DATABASE_URL: url })
+  t.equal(again.status, 0)
+  t.match(again.out, /already at version/)
+  t.notOk(first.out.includes(DB_PASSWORD) || again.out.includes(DB_PASSWORD), 'no password in its output')
+  const missing = cli({})
+  t.equal(missing.status, 2)
+  t.match(missing.out, /DATABASE_URL/)
+  const refused = cli({ DATABASE_URL: `postgres://postgres:${DB_PASSWORD}@127.0.0.1:1/nowhere` })
+  t.equal(refused.status, 1)
+  t.notOk(refused.out.includes(DB_PASSWORD), 'a failed connection does not echo the password')
+})
