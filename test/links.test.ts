@@ -15,6 +15,8 @@ t.test('resolveRunbookUrl', async (t) => {
     ['./ops.md#a', 'runbooks/', 'runbooks/ops.md#a']
   ]
   for (const [ref, base, want] of cases) t.equal(resolveRunbookUrl(ref, base), want, `${ref} against ${base}`)
+  // A reference no URL parser takes (found by the webhook property test) is joined, never thrown.
+  t.equal(resolveRunbookUrl('/\\', 'http://localhost:9095/runbooks/'), 'http://localhost:9095/runbooks//\\')
   // Characters a URL cannot hold raw are percent-encoded by the URL resolver.
   t.equal(resolveRunbookUrl('my runbook.md#café', 'http://h/rb/'), 'http://h/rb/my%20runbook.md#caf%C3%A9')
 })

@@ -119,6 +119,8 @@ t.test('events we do not act on get 200 and are counted, never a 4xx', async (t)
     { name: 'pagey.ping', body: JSON.stringify({ event: { id: 'E3', event_type: 'pagey.ping', resource_type: 'pagey', occurred_at: '2026-11-26T20:00:00Z', agent: null, client: null, data: { message: 'Hello from your friend Pagey!', type: 'ping' } } }), outcome: 'ignored_type', portCalled: false },
     { name: 'an incident that is not ours', body: pagerDutyEventBody('incident.acknowledged', { id: 'E4', incidentKey: 'someone-elses-key' }), outcome: 'unknown_incident', portCalled: true },
     { name: 'an incident without incident_key', body: pagerDutyEventBody('incident.acknowledged', { id: 'E5', incidentKey: null }), outcome: 'unknown_incident', portCalled: false },
+    { name: 'an empty incident_key', body: pagerDutyEventBody('incident.acknowledged', { id: 'E6', incidentKey: '' }), outcome: 'unknown_incident', portCalled: false },
+    { name: 'an event id longer than any PagerDuty uses', body: pagerDutyEventBody('incident.acknowledged', { id: 'E'.repeat(201), incidentKey: OURS }), outcome: 'unrecognized', portCalled: false },
     { name: 'JSON of another shape', body: '{"hello":"world"}', outcome: 'unrecognized', portCalled: false },
     { name: 'a JSON array', body: '[]', outcome: 'unrecognized', portCalled: false },
     { name: 'a JSON string', body: '"incident.acknowledged"', outcome: 'unrecognized', portCalled: false }
@@ -131,8 +133,8 @@ t.test('events we do not act on get 200 and are counted, never a 4xx', async (t)
     t.equal(port.calls.length - before, c.portCalled ? 1 : 0, `${c.name}: port ${c.portCalled ? '' : 'not '}called`)
   }
   t.equal(await counted('ignored_type'), 3)
-  t.equal(await counted('unknown_incident'), 2)
-  t.equal(await counted('unrecognized'), 3)
+  t.equal(await counted('unknown_incident'), 3)
+  t.equal(await counted('unrecognized'), 4)
   t.equal(port.state(OURS), 'triggered', 'our incident untouched')
 })
 

@@ -42,7 +42,7 @@ const Reference = Type.Object({ id: Type.Optional(Type.String()), summary: Type.
 
 export const PagerDutyWebhookBody = Type.Object({
   event: Type.Object({
-    id: Type.String({ minLength: 1 }),
+    id: Type.String({ minLength: 1, maxLength: 200 }),
     event_type: Type.String({ minLength: 1, description: 'e.g. incident.acknowledged; types we do not use are answered 200 and ignored' }),
     resource_type: Type.Optional(Type.String()),
     occurred_at: Type.Optional(Type.String({ description: 'RFC 3339' })),
@@ -70,11 +70,13 @@ export function parseEvent (body: unknown): PagerDutyEvent | undefined {
   if (!Value.Check(PagerDutyWebhookBody, body)) return undefined
   const { event } = body
   const occurredAt = event.occurred_at !== undefined ? Date.parse(event.occurred_at) : NaN
-  const agentName = event.agent?.summary ?? event.agent?.id
+  // Empty strings count as absent: the acknowledgement port takes only non-empty names and keys.
+  const agentName = [event.agent?.summary, event.agent?.id].find((n) => n !== undefined && n !== '')?.slice(0, 200)
+  const incidentKey = event.data.incident_key
   return {
     eventId: event.id,
     eventType: event.event_type,
-    incidentKey: event.data.incident_key ?? null,
+    incidentKey: incidentKey === undefined || incidentKey === null || incidentKey === '' ? null : incidentKey,
     occurredAt: Number.isFinite(occurredAt) ? occurredAt : null,
     agent: agentName !== undefined ? { name: agentName } : null
   }

@@ -12,8 +12,9 @@ const ABSOLUTE_HTTP = /^https?:\/\//i
 export function resolveRunbookUrl (ref: string, runbookBaseUrl: string): string {
   if (ABSOLUTE_HTTP.test(ref)) return ref
   const base = runbookBaseUrl.endsWith('/') ? runbookBaseUrl : `${runbookBaseUrl}/`
-  if (URL.canParse(base)) return new URL(ref, base).toString()
-  // A non-URL base (e.g. a bare path): plain join, so the result is still usable.
+  // Both must parse: a reference like "/\\" is not a URL relative to any base.
+  if (URL.canParse(ref, base)) return new URL(ref, base).toString()
+  // A non-URL base (e.g. a bare path), or a reference no URL parser takes: plain join, never a throw.
   return base + ref.replace(/^(\.\/)+/, '')
 }
 
