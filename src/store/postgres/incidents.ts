@@ -11,6 +11,7 @@ import {
   type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
   type IncidentChange, type IncidentIntake, type IncidentStats
 } from '../types.js'
+import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
 
 // The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts: one
 // statement per step, each run on the client of the store's transaction (or the pool for
@@ -19,17 +20,7 @@ import {
 
 type Db = pg.Pool | pg.PoolClient
 
-interface IncidentRow {
-  id: number, receiver: string, group_key: string, dedup_key: string, alertname: string, team: string, title: string, priority: number, state: IncidentState,
-  opened_at: number, triggered_at: number, respond_by: number, acknowledged_by: string | null,
-  acknowledged_via: Incident['acknowledgedVia'], acknowledged_at: number | null, breached_at: number | null,
-  escalations: number, repeats_left: number, escalate_to: string, repeat_every_ms: number | null,
-  next_escalation_at: number | null, resolved_at: number | null, updated_at: number
-}
 interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
-
-// Deliveries an incident makes are their own group in the outbox (as in the SQLite engine).
-export const incidentGroupKey = (id: number): string => `incident:${id}`
 
 const SQL = {
   open: "SELECT * FROM incidents WHERE receiver = $1 AND group_key = $2 AND state <> 'resolved' FOR UPDATE",
@@ -102,34 +93,7 @@ const SQL = {
     WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString()
-const isoOrNull = (ms: number | null): string | null => ms === null ? null : iso(ms)
-const utc = (ms: number): string => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
 const refOf = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
-
-const toIncident = (r: IncidentRow): Incident => ({
-  id: r.id,
-  receiver: r.receiver,
-  groupKey: r.group_key,
-  alertname: r.alertname,
-  team: r.team,
-  title: r.title,
-  dedupKey: r.dedup_key,
-  priority: priorityFromRank(r.priority),
-  state: r.state,
-  startedAt: iso(r.opened_at),
-  triggeredAt: iso(r.triggered_at),
-  respondBy: iso(r.respond_by),
-  acknowledgedAt: isoOrNull(r.acknowledged_at),
-  acknowledgedBy: r.acknowledged_by,
-  acknowledgedVia: r.acknowledged_via,
-  resolvedAt: isoOrNull(r.resolved_at),
-  breached: r.breached_at !== null,
-  breachedAt: isoOrNull(r.breached_at),
-  escalations: r.escalations,
-  escalateTo: JSON.parse(r.escalate_to) as EscalationTarget[],
-  nextEscalationAt: isoOrNull(r.next_escalation_at)
-})
 
 async function one (db: Db, sql: string, args: unknown[]): Promise<IncidentRow | undefined> {
   return (await db.query<IncidentRow>(sql, args)).rows[0]

@@ -11,22 +11,12 @@ import {
   type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
   type IncidentChange, type IncidentIntake, type IncidentStats
 } from '../types.js'
+import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
 
 // The incident half of the SQLite engine: statements and the steps that run inside the
 // store's transactions (enqueue, fire due escalations, acknowledge). One prepared statement
 // per step, as in store.ts.
 
-interface IncidentRow {
-  id: number, receiver: string, group_key: string, dedup_key: string, alertname: string, team: string, title: string, priority: number, state: IncidentState,
-  opened_at: number, triggered_at: number, respond_by: number, acknowledged_by: string | null,
-  acknowledged_via: Incident['acknowledgedVia'], acknowledged_at: number | null, breached_at: number | null,
-  escalations: number, repeats_left: number, escalate_to: string, repeat_every_ms: number | null,
-  next_escalation_at: number | null, resolved_at: number | null, updated_at: number
-}
-
-// Deliveries an incident makes are their own group in the outbox: an escalation or an
-// acknowledgement must neither supersede nor be superseded by the group's own notifications.
-export const incidentGroupKey = (id: number): string => `incident:${id}`
 
 export interface InsertDelivery {
   (row: { destination: string, type: DestinationType, priority: number, idempotencyKey: string, groupKey: string, body: string,
@@ -100,29 +90,6 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
 
   const event = (id: number, at: number, kind: IncidentEventKind, detail: string): void => { q.event.run(id, at, kind, detail) }
 
-  const toIncident = (r: IncidentRow): Incident => ({
-    id: r.id,
-    receiver: r.receiver,
-    groupKey: r.group_key,
-    alertname: r.alertname,
-    team: r.team,
-    title: r.title,
-    dedupKey: r.dedup_key,
-    priority: priorityFromRank(r.priority),
-    state: r.state,
-    startedAt: iso(r.opened_at),
-    triggeredAt: iso(r.triggered_at),
-    respondBy: iso(r.respond_by),
-    acknowledgedAt: isoOrNull(r.acknowledged_at),
-    acknowledgedBy: r.acknowledged_by,
-    acknowledgedVia: r.acknowledged_via,
-    resolvedAt: isoOrNull(r.resolved_at),
-    breached: r.breached_at !== null,
-    breachedAt: isoOrNull(r.breached_at),
-    escalations: r.escalations,
-    escalateTo: JSON.parse(r.escalate_to) as EscalationTarget[],
-    nextEscalationAt: isoOrNull(r.next_escalation_at)
-  })
   const row = (stmt: { get: (...a: unknown[]) => unknown }, ...args: unknown[]): IncidentRow | undefined => stmt.get(...args) as IncidentRow | undefined
 
   function skipDeferred (groupKey: string, now: number): DeliveryRef[] {
@@ -307,9 +274,3 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
   return { onWebhook, skipDeferred, fireDue, peekDue, acknowledge, list, get, find, stats, prune }
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString()
-const isoOrNull = (ms: number | null): string | null => ms === null ? null : iso(ms)
-
-function utc (ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`
-}
