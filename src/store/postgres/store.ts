@@ -1,13 +1,12 @@
 import type pg from 'pg'
 import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
-import type { DestinationType } from '../../enrich/types.js'
-import type { FailureReason } from '../../notify/result.js'
 import type { LimitFor } from '../../outbox/rate-limit.js'
 import {
   priorityFromRank,
-  type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
+  type EnqueueRequest, type EnqueueResult, type MarkResult,
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
+import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
 import { createPool, createRedactor } from './connection.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
@@ -41,13 +40,6 @@ export interface PostgresStore extends Store {
   onWork: (listener: () => void) => void
 }
 
-interface Row {
-  id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
-  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
-  claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
-  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
-}
-interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
 const ACTIVE = "state IN ('pending', 'sending')"
 
@@ -210,24 +202,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     }
   }
 
-  const ref = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
-  const toDelivery = (r: Row): Delivery => ({
-    ...ref(r),
-    idempotencyKey: r.idempotency_key,
-    groupKey: r.group_key,
-    body: JSON.parse(r.body) as unknown,
-    state: r.state,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    claimedUntil: r.claimed_until,
-    receivedAt: r.received_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    lastError: r.last_error,
-    lastReason: r.last_reason,
-    sentAt: r.sent_at,
-    deferredUntil: r.deferred_until
-  })
+  const ref = toRef
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
   async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
@@ -277,7 +252,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
-  async function takeTokens (c: pg.PoolClient, rows: Row[], now: number): Promise<Row[]> {
+  async function takeTokens (c: pg.PoolClient, rows: DeliveryRow[], now: number): Promise<DeliveryRow[]> {
     if (deps.limitFor === undefined) return rows
     const wanted = new Map<string, number>()
     for (const r of rows) wanted.set(r.destination, (wanted.get(r.destination) ?? 0) + 1)
@@ -310,7 +285,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       return await run('claim', async () => {
         await pool.query(SQL.lapseClaims, [now])
         return await tx(async (c) => {
-          const { rows } = await c.query<Row>(SQL.due, [now, excludeDestinations, limit])
+          const { rows } = await c.query<DeliveryRow>(SQL.due, [now, excludeDestinations, limit])
           const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
           if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
           return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
@@ -338,21 +313,21 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     },
     async list ({ state, limit, offset = 0 }) {
       return await run('read', async () => {
-        const res = state === undefined ? await pool.query<Row>(SQL.listAll, [limit, offset]) : await pool.query<Row>(SQL.listByState, [state, limit, offset])
+        const res = state === undefined ? await pool.query<DeliveryRow>(SQL.listAll, [limit, offset]) : await pool.query<DeliveryRow>(SQL.listByState, [state, limit, offset])
         return res.rows.map(toDelivery)
       })
     },
     async get (id) {
       return await run('read', async () => {
-        const { rows } = await pool.query<Row>(SQL.get, [id])
+        const { rows } = await pool.query<DeliveryRow>(SQL.get, [id])
         return rows[0] === undefined ? null : toDelivery(rows[0])
       })
     },
     async retryDead (id, now) {
       const result = await run('replay', async () => {
-        const retried = await pool.query<Row>(SQL.retryDead, [id, now])
+        const retried = await pool.query<DeliveryRow>(SQL.retryDead, [id, now])
         if (retried.rows[0] !== undefined) return { outcome: 'retried', delivery: toDelivery(retried.rows[0]) } as const
-        const { rows } = await pool.query<Row>(SQL.get, [id])
+        const { rows } = await pool.query<DeliveryRow>(SQL.get, [id])
         return rows[0] === undefined ? { outcome: 'not_found' } as const : { outcome: 'not_dead', state: rows[0].state } as const
       })
       if (result.outcome === 'retried') await pool.query(SQL.notify).catch((err: unknown) => { fail('replay', err) })

@@ -2,13 +2,12 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
-import type { DestinationType } from '../../enrich/types.js'
-import type { FailureReason } from '../../notify/result.js'
 import {
   priorityFromRank,
-  type Delivery, type DeliveryRef, type DeliveryState, type EnqueueRequest, type EnqueueResult, type MarkResult,
+  type Delivery, type EnqueueRequest, type EnqueueResult, type MarkResult,
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
+import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
 import { lockDataDir } from './data-dir-lock.js'
 import { createGroupCommitter } from './group-commit.js'
 import { createIncidentSteps } from './incidents.js'
@@ -43,13 +42,6 @@ export interface SqliteStoreDeps {
 
 export const DB_FILE_NAME = 'outbox.sqlite'
 
-interface Row {
-  id: number, destination: string, type: DestinationType, priority: number, idempotency_key: string,
-  group_key: string, body: string, state: DeliveryState, attempts: number, next_attempt_at: number,
-  claimed_until: number | null, received_at: number, created_at: number, updated_at: number,
-  last_error: string | null, last_reason: FailureReason | null, sent_at: number | null, deferred_until: number | null
-}
-interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
 const ACTIVE = "state IN ('pending', 'sending')"
 
@@ -178,24 +170,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     }
   }
 
-  const ref = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
-  const toDelivery = (r: Row): Delivery => ({
-    ...ref(r),
-    idempotencyKey: r.idempotency_key,
-    groupKey: r.group_key,
-    body: JSON.parse(r.body) as unknown,
-    state: r.state,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    claimedUntil: r.claimed_until,
-    receivedAt: r.received_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    lastError: r.last_error,
-    lastReason: r.last_reason,
-    sentAt: r.sent_at,
-    deferredUntil: r.deferred_until
-  })
+  const ref = toRef
   const claimOf = (d: Delivery): { id: number, attempts: number } => ({ id: d.id, attempts: d.attempts })
   const marked = (changes: number): MarkResult => changes === 1 ? 'done' : 'lost_claim'
 
@@ -255,7 +230,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await write('claim', () => {
         q.lapseClaims.run({ now })
         const claimed: Delivery[] = []
-        for (const row of q.due.all({ now, limit, excluded: JSON.stringify(excludeDestinations) }) as Row[]) {
+        for (const row of q.due.all({ now, limit, excluded: JSON.stringify(excludeDestinations) }) as DeliveryRow[]) {
           if (!admit(row.destination, row.type)) continue
           q.markSending.run({ id: row.id, until: now + leaseMs, now })
           claimed.push(toDelivery({ ...row, state: 'sending', attempts: row.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
@@ -283,18 +258,18 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       return await write('claim', () => q.releaseClaims.run(deps.now()).changes)
     },
     async list ({ state, limit, offset = 0 }) {
-      return await read(() => ((state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as Row[]).map(toDelivery))
+      return await read(() => ((state === undefined ? q.listAll.all(limit, offset) : q.listByState.all(state, limit, offset)) as DeliveryRow[]).map(toDelivery))
     },
     async get (id) {
       return await read(() => {
-        const row = q.get.get(id) as Row | undefined
+        const row = q.get.get(id) as DeliveryRow | undefined
         return row === undefined ? null : toDelivery(row)
       })
     },
     async retryDead (id, now) {
       return await write('replay', () => {
-        if (q.retryDead.run({ id, now }).changes === 1) return { outcome: 'retried', delivery: toDelivery(q.get.get(id) as Row) } as const
-        const row = q.get.get(id) as Row | undefined
+        if (q.retryDead.run({ id, now }).changes === 1) return { outcome: 'retried', delivery: toDelivery(q.get.get(id) as DeliveryRow) } as const
+        const row = q.get.get(id) as DeliveryRow | undefined
         return row === undefined ? { outcome: 'not_found' } as const : { outcome: 'not_dead', state: row.state } as const
       })
     },
