@@ -56,3 +56,26 @@ export function describeUrl (url: string): string {
     return 'postgres (connection string not a URL)'
   }
 }
+
+// Runs fn in one transaction on a client of its own. A checked-out client has no pool
+// listener: its connection dying mid-transaction would otherwise be an unhandled 'error'
+// event (a crash); the pending query rejects anyway. fn's own error is the one thrown; a
+// connection that cannot even roll back is dropped from the pool, not reused.
+export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect()
+  let broken: Error | undefined
+  const onError = (err: Error): void => { broken = err }
+  c.on('error', onError)
+  try {
+    await c.query('BEGIN')
+    const value = await fn(c)
+    await c.query('COMMIT')
+    return value
+  } catch (err) {
+    if (broken === undefined) await c.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
+    throw err
+  } finally {
+    c.removeListener('error', onError)
+    c.release(broken)
+  }
+}

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type pg from 'pg'
+import { inTransaction } from './connection.js'
 
 // Versioned SQL files in migrations/postgres/ (NNNN_name.sql, applied in order, each once).
 // All of them run in one transaction under a transaction-scoped advisory lock, so replicas
@@ -35,12 +36,7 @@ export class SchemaTooNewError extends Error {
 
 // Applies what is missing; returns the versions applied (empty when up to date).
 export async function migrate (pool: pg.Pool, migrations: Migration[] = loadMigrations()): Promise<number[]> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  const onError = (err: Error): void => { broken = err }
-  client.on('error', onError)
-  try {
-    await client.query('BEGIN')
+  return await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
@@ -54,14 +50,6 @@ export async function migrate (pool: pg.Pool, migrations: Migration[] = loadMigr
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name])
       applied.push(m.version)
     }
-    await client.query('COMMIT')
     return applied
-  } catch (err) {
-    // The migration's own error is the one to report; a failed rollback only drops the connection.
-    if (broken === undefined) await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
-    throw err
-  } finally {
-    client.removeListener('error', onError)
-    client.release(broken)
-  }
+  })
 }

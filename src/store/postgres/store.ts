@@ -7,7 +7,7 @@ import {
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
 import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
-import { createPool, createRedactor } from './connection.js'
+import { createPool, createRedactor, inTransaction } from './connection.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
 import { migrate } from './migrate.js'
@@ -180,27 +180,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     }
   }
 
-  async function tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await pool.connect()
-    let broken: Error | undefined
-    // A checked-out client has no pool listener: its connection dying mid-transaction would
-    // otherwise be an unhandled 'error' event (a crash). The pending query rejects anyway.
-    const onError = (err: Error): void => { broken = err }
-    c.on('error', onError)
-    try {
-      await c.query('BEGIN')
-      const value = await fn(c)
-      await c.query('COMMIT')
-      return value
-    } catch (err) {
-      // A connection that cannot even roll back is dropped from the pool, not reused.
-      if (broken === undefined) await c.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)) })
-      throw err
-    } finally {
-      c.removeListener('error', onError)
-      c.release(broken)
-    }
-  }
+  const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
 
   const ref = toRef
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
