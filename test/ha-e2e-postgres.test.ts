@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { exampleConfigFor, startAlertmanager, type PostableAlert, type RunningAlertmanager } from './helpers/alertmanager.js'
 import { catalogDocument, entry, writeCatalog } from './helpers/delivery-fixtures.js'
@@ -49,22 +49,7 @@ t.test('three clustered Alertmanagers, three replicas, one PostgreSQL: every tri
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
     SLACK_WEBHOOK_URL_HA: slack.webhookUrl('T0HA/B0HA/haslacktoken')
   }
-  const replicas: ServiceProcess[] = []
-  for (let i = 0; i < 3; i++) replicas.push(await startServiceProcess(env, { readyTimeoutMs: 30_000 }))
-  t.teardown(async () => { for (const r of replicas) await r.stop() })
-
-  const ams: RunningAlertmanager[] = []
-  for (let i = 0; i < 3; i++) {
-    const am = await startAlertmanager({
-      configYaml: exampleConfigFor({ webhookUrl: `${replicas[i]!.url}/webhook`, credentialsFile: tokenFile, groupWait: '1s', groupInterval: '1s' }),
-      cluster: { peers: ams.map((a) => a.clusterAddress!), peerTimeout: '1s' }
-    })
-    ams.push(am)
-    t.teardown(am.stop)
-  }
-
-  await waitUntil('the three Alertmanagers gossiping as one cluster', 30_000, async () =>
-    (await Promise.all(ams.map(async (am) => await am.metrics()))).every((m) => /^alertmanager_cluster_members 3$/m.test(m)))
+  const { replicas, ams } = await startHaCluster(t, env, tokenFile)
 
   const startsAt = new Date(Date.now() - 60_000).toISOString()
   const alert = (g: number, endsAt?: string): PostableAlert => ({
@@ -148,20 +133,7 @@ t.test('three replicas, one PostgreSQL: an unacknowledged P0 escalates exactly o
     PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
     PAGERDUTY_ESCALATION_ROUTING_KEY: ESCALATION_KEY
   }
-  const replicas: ServiceProcess[] = []
-  for (let i = 0; i < 3; i++) replicas.push(await startServiceProcess(env, { readyTimeoutMs: 30_000 }))
-  t.teardown(async () => { for (const r of replicas) await r.stop() })
-  const ams: RunningAlertmanager[] = []
-  for (let i = 0; i < 3; i++) {
-    const am = await startAlertmanager({
-      configYaml: exampleConfigFor({ webhookUrl: `${replicas[i]!.url}/webhook`, credentialsFile: tokenFile, groupWait: '1s', groupInterval: '1s' }),
-      cluster: { peers: ams.map((a) => a.clusterAddress!), peerTimeout: '1s' }
-    })
-    ams.push(am)
-    t.teardown(am.stop)
-  }
-  await waitUntil('the three Alertmanagers gossiping as one cluster', 30_000, async () =>
-    (await Promise.all(ams.map(async (am) => await am.metrics()))).every((m) => /^alertmanager_cluster_members 3$/m.test(m)))
+  const { ams } = await startHaCluster(t, env, tokenFile)
 
   const startsAt = new Date().toISOString()
   const alerts: PostableAlert[] = Array.from({ length: INCIDENTS }, (_, g) => ({
@@ -187,3 +159,23 @@ t.test('three replicas, one PostgreSQL: an unacknowledged P0 escalates exactly o
   const esc = await db.query<{ n: string }>("SELECT count(*) AS n FROM deliveries WHERE group_key LIKE 'incident:%'")
   t.equal(Number(esc.rows[0]!.n), INCIDENTS, 'one escalation delivery per incident in the outbox')
 })
+
+// Three replicas on one database, each with its own Alertmanager, the three Alertmanagers
+// gossiping as one cluster (as an HA deployment runs them).
+async function startHaCluster (t: Test, env: Record<string, string>, tokenFile: string): Promise<{ replicas: ServiceProcess[], ams: RunningAlertmanager[] }> {
+  const replicas: ServiceProcess[] = []
+  for (let i = 0; i < 3; i++) replicas.push(await startServiceProcess(env, { readyTimeoutMs: 30_000 }))
+  t.teardown(async () => { for (const r of replicas) await r.stop() })
+  const ams: RunningAlertmanager[] = []
+  for (let i = 0; i < 3; i++) {
+    const am = await startAlertmanager({
+      configYaml: exampleConfigFor({ webhookUrl: `${replicas[i]!.url}/webhook`, credentialsFile: tokenFile, groupWait: '1s', groupInterval: '1s' }),
+      cluster: { peers: ams.map((a) => a.clusterAddress!), peerTimeout: '1s' }
+    })
+    ams.push(am)
+    t.teardown(am.stop)
+  }
+  await waitUntil('the three Alertmanagers gossiping as one cluster', 30_000, async () =>
+    (await Promise.all(ams.map(async (am) => await am.metrics()))).every((m) => /^alertmanager_cluster_members 3$/m.test(m)))
+  return { replicas, ams }
+}
