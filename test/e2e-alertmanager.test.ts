@@ -165,7 +165,9 @@ t.test('while the service answers 503, Alertmanager retries until the page is de
   const am = await alertmanagerTo(t, `${gate.url}/webhook`)
   await am.postAlerts([highErrorRate('checkout-api', startedSecondsAgo(30))])
 
-  await waitUntil('the page after Alertmanager retried', WAIT_MS, async () => eventsFor('checkout-api').length >= 1,
+  // The page can reach PagerDuty before the gate has read the service's 200 (it is sent once
+  // committed, while the answer waits for the sync): wait for both.
+  await waitUntil('the page after Alertmanager retried', WAIT_MS, async () => eventsFor('checkout-api').length >= 1 && gate.statuses.includes(200),
     () => `statuses ${JSON.stringify(gate.statuses)}\n${explain(service, am)}`)
   t.same(gate.statuses.slice(0, 4), [503, 503, 503, 200], 'three 503s, then accepted')
   t.match(eventsFor('checkout-api')[0], { event_action: 'trigger', payload: { severity: 'critical', custom_details: { priority: 'P0' } } })

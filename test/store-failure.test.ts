@@ -81,6 +81,8 @@ t.test('a full disk: 503 and not ready while it lasts, loud, then recovered by i
   const metrics = await scrape(service.url)
   t.ok(metric(metrics, /^alert_enricher_store_errors_total\{operation="enqueue"\} (\d+)/m) >= 1, 'store_errors_total{operation="enqueue"} moved')
   t.ok(metric(metrics, /^alert_enricher_webhooks_received_total\{outcome="unavailable"\} (\d+)/m) >= 1, 'webhooks_received_total{outcome="unavailable"} moved')
+  // The child's log reaches us through a pipe, possibly after its 503 did.
+  await waitUntil('the error log line', 10_000, async () => /store operation failed[^\n]*"operation":"enqueue"|"operation":"enqueue"[^\n]*store operation failed/.test(service.output()))
   t.match(service.output(), /store operation failed/, 'an error log line with the cause')
   t.match(service.output(), /"operation":"enqueue"/)
 
