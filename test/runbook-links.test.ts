@@ -170,7 +170,7 @@ t.test('the sections the operations index links to exist', async (t) => {
     'deployment_runbook.md#emergency-rollback', 'deployment_runbook.md#configuration-management',
     'operational_monitoring_guide.md#performance-tuning-guidelines', 'operational_monitoring_guide.md#alert-hierarchy-and-response',
     'operational_monitoring_guide.md#capacity-planning',
-    ...['AlertEnricherDown', 'AlertEnricherDeadLetters', 'AlertEnricherP0BacklogOverSLA', 'AlertEnricherNotificationsFailing', 'AlertEnricherCatalogReloadFailed']
+    ...['AlertEnricherDown', 'AlertEnricherDeadLetters', 'AlertEnricherP0BacklogOverSLA', 'AlertEnricherNotificationsFailing', 'AlertEnricherCatalogReloadFailed', 'AlertEnricherAcknowledgementsRejected']
       .map((a) => `alert_enricher_operations.md#${a.toLowerCase()}`)
   ]
   for (const ref of required) t.equal(resolveRef(ref), null, ref)

@@ -17,7 +17,8 @@ const RUNBOOK = join(REPO_ROOT, 'runbooks/alert_enricher_operations.md')
 const RUNBOOK_URL_PREFIX = 'http://localhost:9095/runbooks/alert_enricher_operations.md#'
 const REQUIRED_ALERTS = [
   'AlertEnricherDown', 'AlertEnricherDeadLetters', 'AlertEnricherP0BacklogOverSLA',
-  'AlertEnricherNotificationsFailing', 'AlertEnricherStoreFailing', 'AlertEnricherCatalogReloadFailed'
+  'AlertEnricherNotificationsFailing', 'AlertEnricherStoreFailing', 'AlertEnricherCatalogReloadFailed',
+  'AlertEnricherAcknowledgementsRejected'
 ]
 
 interface AlertRule { alert: string, expr: string, for?: string, labels?: Record<string, string>, annotations?: Record<string, string> }
@@ -98,5 +99,13 @@ t.test('every runbook_url anchor is a heading of runbooks/alert_enricher_operati
   for (const rule of rules) {
     const anchor = (rule.annotations?.runbook_url ?? '').split('#')[1] ?? ''
     t.ok(slugs.has(anchor), `${rule.alert}: #${anchor} resolves`)
+  }
+})
+
+t.test('every self-alert has a bundled catalog entry pointing at its runbook section', async (t) => {
+  const catalog = parse(readFileSync(join(REPO_ROOT, 'rules/catalog.yaml'), 'utf8')) as { entries: Array<{ matchers: string[], runbook?: string }> }
+  for (const rule of rules) {
+    const entry = catalog.entries.find((a) => a.matchers.includes(`alertname="${rule.alert}"`))
+    t.equal(entry?.runbook, `alert_enricher_operations.md#${rule.alert.toLowerCase()}`, `${rule.alert}: routed with its runbook`)
   }
 })
