@@ -42,6 +42,8 @@ export interface AppDeps {
   wakeDispatcher?: () => void
   /** Whether a destination has its secret (an acknowledgement to PagerDuty is skipped otherwise). */
   isConfigured?: (destination: string) => boolean
+  /** Bot-token Slack destinations (with their token): an acknowledgement edits their incident message. */
+  isSlackApp?: (destination: string) => boolean
   /** The acknowledgement port (built from the store by default); PagerDuty webhooks and Slack call it too. */
   acknowledge?: ApplyAcknowledgement
   /** Verifies Slack interactivity requests; unset turns POST /integrations/slack/interactions off (404). */
@@ -69,6 +71,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     catalog: () => deps.catalog.current(),
     isConfigured: deps.isConfigured ?? (() => true),
+    ...(deps.isSlackApp !== undefined ? { isSlackApp: deps.isSlackApp } : {}),
     ...(deps.wakeDispatcher !== undefined ? { wakeDispatcher: deps.wakeDispatcher } : {})
   })
 

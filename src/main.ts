@@ -10,13 +10,12 @@ import { createMetrics, initDestinationLabels, type Metrics } from './metrics.js
 import { createDestinationRegistry, type DestinationRegistry } from './notify/destinations.js'
 import { createDispatcher } from './outbox/dispatcher.js'
 import { createIntake } from './outbox/intake.js'
-import { enrichQueuedWebhook } from './outbox/queued-webhook.js'
+import { createDeliverySender } from './outbox/send.js'
+import { createIncidentMessages } from './notify/slack/incident-message.js'
 import { createRateLimiter, DEFAULT_RATE_LIMITS, type LimitFor } from './outbox/rate-limit.js'
 import { describeUrl } from './store/postgres/connection.js'
 import { createPostgresStore, type PostgresStore } from './store/postgres/store.js'
 import { createSqliteStore } from './store/sqlite/store.js'
-import type { Destination } from './config/catalog-schema.js'
-import { describeIncident, renderIncidentDelivery } from './incidents/render.js'
 import type { Store, StoreFailure } from './store/types.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
@@ -52,6 +51,9 @@ export async function serve (env: Env): Promise<void> {
   // Registered before anything slow: SIGHUP's default action would end the process.
   process.on('SIGHUP', () => { void catalog.reload() })
 
+  // A bot-token Slack destination with its token: acknowledgements and escalations edit its
+  // incident message and reply in the message's thread.
+  const isSlackApp = (name: string): boolean => runtime.destinations.get(name)?.slackBot !== undefined
   const limitFor: LimitFor = (destination, type) => runtime.catalog.doc.destinations[destination]?.rateLimit ?? DEFAULT_RATE_LIMITS[type]
   const onFailure = ({ operation, error }: StoreFailure): void => {
     metrics.storeErrors.inc({ operation })
@@ -87,30 +89,22 @@ export async function serve (env: Env): Promise<void> {
   }, {
     store,
     limiter,
-    send: async (delivery) => {
-      const { catalog, destinations } = runtime
-      const d = destinations.get(delivery.destination)
-      if (d === undefined) return { ok: false, retryable: false, reason: 'not_configured', error: `destination ${delivery.destination} is not in the catalog` }
-      const incident = renderIncidentDelivery(delivery.body, { name: d.name, config: catalog.doc.destinations[d.name] as Destination }, catalog, now())
-      if (incident.kind === 'invalid') return { ok: false, retryable: false, reason: 'client_error', error: incident.error }
-      if (incident.kind === 'rendered') return await d.sendRendered(() => incident.body)
-      const group = enrichQueuedWebhook(delivery.body, delivery.receivedAt, catalog)
-      if (group === undefined) return { ok: false, retryable: false, reason: 'client_error', error: `delivery ${delivery.id} does not hold a queued webhook; nothing to render` }
-      // A throw here is the store's (logged and counted): the send is retried.
-      const found = await store.findIncident(group.receiver, delivery.groupKey)
-      const line = describeIncident(found, group)
-      // The Acknowledge button only where clicks come back: a bot-token Slack destination.
-      const config = catalog.doc.destinations[d.name]
-      const clickable = found !== null && config?.type === 'slack' && 'channelId' in config
-      return await d.send(group, {
-        ...(line !== undefined ? { incident: line } : {}),
-        ...(clickable ? { incidentId: found.id, ...(found.acknowledgedBy !== null ? { acknowledgedBy: found.acknowledgedBy } : {}) } : {})
+    send: createDeliverySender({
+      store,
+      runtime: () => runtime,
+      now,
+      incidentMessages: createIncidentMessages({
+        store,
+        now: () => Date.now(),
+        debounceMs: settings.slackUpdateDebounceMs,
+        onSaveError: (_err, where) => { logger.error(where, 'Slack message posted but its ts could not be stored; the next change posts a new message') }
       })
-    },
+    }),
     now: () => Date.now(),
     metrics,
     logger,
-    isConfigured: (name) => runtime.destinations.get(name)?.configured === true
+    isConfigured: (name) => runtime.destinations.get(name)?.configured === true,
+    isSlackApp
   })
   // Work committed through any replica wakes this one.
   shared?.onWork(dispatcher.wake)
@@ -147,7 +141,8 @@ export async function serve (env: Env): Promise<void> {
     ...(settings.slackSigningSecret !== undefined ? { slackSigningSecret: settings.slackSigningSecret } : {}),
     notReady: () => closing ? 'shutting down' : null,
     wakeDispatcher: dispatcher.wake,
-    isConfigured: (name) => runtime.destinations.get(name)?.configured === true
+    isConfigured: (name) => runtime.destinations.get(name)?.configured === true,
+    isSlackApp
   })
 
   let address: string

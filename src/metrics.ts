@@ -111,8 +111,12 @@ export function initDestinationLabels (m: Metrics, destinations: DestinationLabe
     m.rateLimitWaits.labels(d.destination, d.type).inc(0)
     m.notifications.labels(d.destination, d.type, 'sent', '').inc(0)
     for (const reason of FAILURE_REASONS) {
-      // Handled inside the Slack bot notifier (it posts anew), so never a delivery's outcome.
-      if (reason === 'message_gone') continue
+      // Only bot-token Slack destinations: a thread reply with no message to reply to, and an
+      // update of an incident message that waits (debounce).
+      if (reason === 'message_gone' || reason === 'debounced') {
+        if (d.type === 'slack') m.notifications.labels(d.destination, d.type, reason === 'debounced' ? 'retry' : 'skipped', reason).inc(0)
+        continue
+      }
       if (reason === 'not_configured' || reason === 'superseded' || reason === 'resolved_while_deferred') {
         m.notifications.labels(d.destination, d.type, 'skipped', reason).inc(0)
         continue

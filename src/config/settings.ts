@@ -30,6 +30,8 @@ export const Settings = Type.Object({
   slackApiUrl: Type.String({ pattern: '^https?://' }),
   // Verifies POST /integrations/slack/interactions; unset turns that route off.
   slackSigningSecret: Type.Optional(Type.String({ minLength: 1 })),
+  // At most one chat.update per Slack incident message this often; 0 edits at every change.
+  slackUpdateDebounceMs: Type.Integer({ minimum: 0 }),
   // Delivery tuning, all optional with production defaults.
   idempotencyWindowSeconds: Type.Integer({ minimum: 0 }),
   notifyTimeoutMs: Type.Integer({ minimum: 100 }),
@@ -104,6 +106,7 @@ export function loadSettings (env: Env, readFile?: (p: string) => string): Setti
     ...(slackSigningSecret !== undefined ? { slackSigningSecret } : {}),
     idempotencyWindowSeconds: int(env, 'IDEMPOTENCY_WINDOW_SECONDS', 600),
     notifyTimeoutMs: int(env, 'NOTIFY_TIMEOUT_MS', 10_000),
+    slackUpdateDebounceMs: int(env, 'SLACK_UPDATE_DEBOUNCE_MS', 3_000),
     maxDeliveryAgeSeconds: int(env, 'MAX_DELIVERY_AGE_SECONDS', 86_400),
     outboxSynchronous: (env.OUTBOX_SYNCHRONOUS ?? 'FULL').toUpperCase() as Settings['outboxSynchronous']
   }

@@ -5,15 +5,17 @@ import { restartClock } from './lifecycle.js'
 import type { ApplyAcknowledgement } from './types.js'
 
 // The acknowledgement port every source calls (PagerDuty webhooks, the API, Slack): one store
-// transaction applies it, remembers a PagerDuty event.id, and queues the Events v2
-// `acknowledge` to PagerDuty when the acknowledgement came from elsewhere.
+// transaction applies it, remembers a PagerDuty event.id, queues the Events v2 `acknowledge`
+// to PagerDuty when the acknowledgement came from elsewhere, and, for every bot-token Slack
+// channel told of the group, an update of the incident's message and a reply in its thread.
 
 export interface AcknowledgerDeps {
   store: Store
   metrics: Metrics
   catalog: () => Catalog
   isConfigured: (destination: string) => boolean
-  // The acknowledge to PagerDuty is claimable now.
+  isSlackApp?: (destination: string) => boolean
+  // The acknowledge to PagerDuty and the Slack updates are claimable now.
   wakeDispatcher?: () => void
 }
 
@@ -25,14 +27,15 @@ export function createAcknowledger (deps: AcknowledgerDeps): ApplyAcknowledgemen
     const result = await deps.store.applyAcknowledgement(req, {
       restartClock: restartClock(deps.catalog()),
       isConfigured: deps.isConfigured,
-      eventKeyWindowMs: PAGERDUTY_EVENT_WINDOW_MS
+      eventKeyWindowMs: PAGERDUTY_EVENT_WINDOW_MS,
+      ...(deps.isSlackApp !== undefined ? { isSlackApp: deps.isSlackApp } : {})
     })
     const incident = result.incident
     if (result.outcome === 'applied' && req.action === 'acknowledge' && incident !== undefined) {
       const seconds = Math.max(0, req.at - Date.parse(incident.triggeredAt)) / 1000
       deps.metrics.timeToAcknowledgeSeconds.observe({ priority: incident.priority }, seconds)
-      if (req.via !== 'pagerduty') deps.wakeDispatcher?.()
     }
+    if (result.outcome === 'applied') deps.wakeDispatcher?.()
     return result
   }
 }

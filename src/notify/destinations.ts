@@ -19,6 +19,8 @@ export interface BoundDestination {
   configured: boolean
   /** Renders the routed sub-group for this destination and sends it, with its incident's state. */
   send: (group: EnrichedGroup, opts?: Pick<RenderOptions, 'incident' | 'incidentId' | 'acknowledgedBy'>) => Promise<SendResult>
+  /** Renders the routed sub-group for this destination, as `send` would send it. */
+  render: (group: EnrichedGroup, opts?: Pick<RenderOptions, 'incident' | 'incidentId' | 'acknowledgedBy'>) => unknown
   /** Sends a body rendered by the caller for this destination's configuration (incidents). */
   sendRendered: (render: (config: Destination) => unknown) => Promise<SendResult>
   /** Bot-token Slack destinations: chat.update and thread replies, for per-incident messages. */
@@ -53,13 +55,13 @@ export function createDestinationRegistry (destinations: CatalogDocument['destin
       : 'botToken' in d
         ? bindSecret(d.botToken, (token) => (slackBot = createSlackBotNotifier({ apiUrl: deps.slackApiUrl, token, channelId: d.channelId }, http)))
         : bindSecret(d.webhookUrl, (webhookUrl) => createSlackNotifier({ webhookUrl }, http))
+    const render: BoundDestination['render'] = (group, opts = {}) => renderBody(group, name, d, { now: deps.now(), ...opts })
     bound.set(name, {
       name,
       type: d.type,
       configured: notifier !== undefined,
-      send: notifier === undefined
-        ? notConfigured
-        : async (group, opts = {}) => await notifier.send(renderBody(group, name, d, { now: deps.now(), ...opts })),
+      render,
+      send: notifier === undefined ? notConfigured : async (group, opts = {}) => await notifier.send(render(group, opts)),
       sendRendered: notifier === undefined ? notConfigured : async (render) => await notifier.send(render(d)),
       ...(slackBot !== undefined ? { slackBot } : {})
     })

@@ -14,13 +14,17 @@ export const FailureReason = Type.Union([
   Type.Literal('superseded'),        // a newer notification of the same group replaced it
   Type.Literal('resolved_while_deferred'), // held for business hours; the group resolved first
   // chat.update found no message to edit (deleted, or not ours to edit): post a new one instead.
-  // The Slack bot notifier acts on it itself; it only reaches a delivery if that repost is skipped.
-  Type.Literal('message_gone')
+  // The Slack bot notifier acts on it itself. A thread reply with no message to reply to (none
+  // posted yet) is skipped with it.
+  Type.Literal('message_gone'),
+  // A Slack incident message was edited less than SLACK_UPDATE_DEBOUNCE_MS ago: the update waits
+  // (the latest state wins; a newer one supersedes it).
+  Type.Literal('debounced')
 ])
 export type FailureReason = Static<typeof FailureReason>
 export const FAILURE_REASONS: readonly FailureReason[] = [
   'rate_limited', 'server_error', 'timeout', 'network', 'client_error', 'rejected', 'not_configured', 'expired', 'superseded',
-  'resolved_while_deferred', 'message_gone'
+  'resolved_while_deferred', 'message_gone', 'debounced'
 ]
 
 // Where a Slack Web API post landed: what chat.update and thread replies need later.
@@ -38,6 +42,8 @@ export const SendResult = Type.Union([
     reason: FailureReason,
     status: Type.Optional(Type.Integer()),
     retryAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    // Nothing to send, and nothing wrong: stored as `skipped` with the reason (not a dead letter).
+    skip: Type.Optional(Type.Literal(true)),
     // Human readable, already free of secrets (URLs and keys are never echoed).
     error: Type.String()
   })

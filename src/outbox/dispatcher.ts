@@ -54,6 +54,8 @@ export interface DispatcherDeps {
   setTimer?: (fn: () => void, ms: number) => Timer
   // Whether a destination has its secret (an escalation to one without is stored skipped).
   isConfigured?: (destination: string) => boolean
+  // Bot-token Slack destinations: an escalation edits their incident message and replies in its thread.
+  isSlackApp?: (destination: string) => boolean
 }
 
 export interface Dispatcher {
@@ -115,6 +117,21 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       return
     }
     const { reason, error } = result
+    if (result.skip === true) {
+      if (lost(await store.markSkipped(d, reason, error))) return
+      metrics.notifications.inc({ destination, type, outcome: 'skipped', reason })
+      logger.info({ ...log, reason, error }, 'nothing to send; notification skipped')
+      return
+    }
+    if (reason === 'debounced') {
+      // Not a failure: the update waits its turn, without backoff, and a newer one replaces it.
+      const mark = await store.markRetry(d, now + (result.retryAfterMs ?? 0), reason, error)
+      if (lost(mark)) return
+      if (mark === 'superseded') countSkipped(metrics, [d], 'superseded')
+      else metrics.notifications.inc({ destination, type, outcome: 'retry', reason })
+      logger.debug({ ...log, retryInMs: result.retryAfterMs, superseded: mark === 'superseded' }, 'Slack message update debounced')
+      return
+    }
     const ageMs = now - since(d)
     if (!result.retryable || ageMs >= c.maxAgeMs) {
       const expired = result.retryable
@@ -194,7 +211,9 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
   async function escalate (force: boolean): Promise<boolean> {
     const now = deps.now()
     if (!force && now < nextEscalationCheck) return false
-    const { fired, nextDueAt } = await store.fireDueEscalations({ now, limit: ESCALATION_BATCH, isConfigured: deps.isConfigured ?? (() => true) })
+    const { fired, nextDueAt } = await store.fireDueEscalations({
+      now, limit: ESCALATION_BATCH, isConfigured: deps.isConfigured ?? (() => true), ...(deps.isSlackApp !== undefined ? { isSlackApp: deps.isSlackApp } : {})
+    })
     for (const f of fired) {
       if (f.breach) metrics.slaBreaches.inc({ priority: f.priority })
       if (f.deliveries.length > 0) metrics.escalations.inc({ priority: f.priority })

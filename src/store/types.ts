@@ -141,6 +141,9 @@ export interface FireEscalationsRequest {
   limit: number
   // A destination without its secret gets a `skipped` (not_configured) delivery.
   isConfigured: (destination: string) => boolean
+  // Bot-token Slack destinations (with their token): one told of the group has its incident
+  // message edited and a broadcast thread reply instead of a new escalation post.
+  isSlackApp?: (destination: string) => boolean
 }
 
 export interface FiredEscalation {
@@ -167,7 +170,23 @@ export interface AcknowledgeOptions {
   isConfigured: (destination: string) => boolean
   // How long a PagerDuty event.id is remembered.
   eventKeyWindowMs: number
+  // Bot-token Slack destinations told of the group: their incident message is edited and the
+  // change is replied in its thread.
+  isSlackApp?: (destination: string) => boolean
 }
+
+// Where a bot-token Slack destination's message of an incident is: what chat.update edits.
+export const SlackMessage = Type.Object({
+  incidentId: Type.Integer({ minimum: 1 }),
+  destination: Type.String(),
+  channel: Type.String({ minLength: 1 }),
+  ts: Type.String({ minLength: 1 }),
+  postedAt: Millis('when this ts was posted'),
+  lastUpdateAt: Millis('the last chat.postMessage or chat.update of it: the debounce counts from here')
+})
+export type SlackMessage = Static<typeof SlackMessage>
+
+export interface SaveSlackMessage { incidentId: number, destination: string, channel: string, ts: string, at: number }
 
 export const IncidentStats = Type.Object({
   incidents: Type.Record(PriorityName, Type.Record(Type.String(), Type.Integer()), { description: 'by priority and state' }),
@@ -194,6 +213,8 @@ export interface Store {
   // one is skipped instead of retried (the newer one carries the whole state).
   markRetry: (d: Delivery, nextAttemptAt: number, reason: FailureReason, error: string) => Promise<MarkResult | 'superseded'>
   markDead: (d: Delivery, reason: FailureReason, error: string) => Promise<MarkResult>
+  // Nothing to send (a thread reply with no message yet): `skipped` with the reason.
+  markSkipped: (d: Delivery, reason: FailureReason, error: string) => Promise<MarkResult>
   // Returns every claim to pending. Only for an engine one process owns (SQLite, under its
   // data-directory lock): at start, nothing can still be sending.
   releaseClaims: () => Promise<number>
@@ -216,6 +237,10 @@ export interface Store {
   // The group's latest incident (open, or the last resolved one), or null: what messages say of it.
   findIncident: (receiver: string, groupKey: string) => Promise<Incident | null>
   incidentStats: (now: number) => Promise<IncidentStats>
+  // The incident's message in a bot-token Slack destination, or null before its first post.
+  slackMessage: (incidentId: number, destination: string) => Promise<SlackMessage | null>
+  // Records a post (a new ts) or an update (same ts: only lastUpdateAt moves).
+  saveSlackMessage: (m: SaveSlackMessage) => Promise<void>
   // Why the store cannot take writes now (the last failure, until a write the size of a
   // webhook's succeeds: an enqueue, a replay, housekeeping's probe), or null: /-/ready reports it.
   unavailable: () => string | null

@@ -9,9 +9,11 @@ import type {
 import {
   priorityFromRank,
   type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
-  type IncidentChange, type IncidentIntake, type IncidentStats
+  type IncidentChange, type IncidentIntake, type IncidentStats, type SaveSlackMessage, type SlackMessage
 } from '../types.js'
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
+import { acknowledgementReply, escalationReply, replyBody, slackRefreshBody } from '../../incidents/slack-followups.js'
+import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 
 // The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts: one
 // statement per step, each run on the client of the store's transaction (or the pool for
@@ -65,6 +67,18 @@ const SQL = {
     ON CONFLICT (group_key, destination) DO UPDATE SET priority = LEAST(group_notified.priority, EXCLUDED.priority),
       updated_at = EXCLUDED.updated_at`,
   pagerDutyNotified: "SELECT destination FROM group_notified WHERE group_key = $1 AND type = 'pagerduty' ORDER BY destination",
+  slackNotified: "SELECT destination FROM group_notified WHERE group_key = $1 AND type = 'slack' ORDER BY destination",
+  // The destination's latest queued webhook of the group: what an update of its message renders.
+  latestBody: 'SELECT body, received_at AS "receivedAt" FROM deliveries WHERE group_key = $1 AND destination = $2 ORDER BY id DESC LIMIT 1',
+  slackMessage: 'SELECT * FROM slack_messages WHERE incident_id = $1 AND destination = $2',
+  // A new ts is a new post; the same ts an update (posted_at stays).
+  saveSlackMessage: `INSERT INTO slack_messages (incident_id, destination, channel, ts, posted_at, last_update_at)
+    VALUES ($1, $2, $3, $4, $5, $5)
+    ON CONFLICT (incident_id, destination) DO UPDATE SET channel = EXCLUDED.channel, ts = EXCLUDED.ts,
+      posted_at = CASE WHEN slack_messages.ts = EXCLUDED.ts THEN slack_messages.posted_at ELSE EXCLUDED.posted_at END,
+      last_update_at = EXCLUDED.last_update_at`,
+  pruneSlackMessages: `DELETE FROM slack_messages WHERE incident_id IN (SELECT id FROM incidents
+    WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`,
   skipDeferred: `UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
       last_error = 'the group resolved while this notification waited for business hours', updated_at = $2
     WHERE group_key = $1 AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > $2
@@ -166,7 +180,12 @@ export async function fireDue (c: Db, req: FireEscalationsRequest, expiresAt: nu
     if (breach) await event(c, r.id, dueAt, 'breached', `not acknowledged by the deadline ${utc(r.respond_by)}`)
     const body = JSON.stringify({ escalation: { incidentId: r.id, number, priority, respondBy: r.respond_by, firedAt: now, title: r.title, receiver: r.receiver, groupKey: r.group_key }, webhook: await lastWebhook(c, r.group_key) })
     const deliveries: FiredEscalation['deliveries'] = []
-    for (const t of JSON.parse(r.escalate_to) as EscalationTarget[]) {
+    const targets = JSON.parse(r.escalate_to) as EscalationTarget[]
+    const reply = { kind: `escalation-${number}`, text: escalationReply(number, r.respond_by, targets.map((t) => t.destination)), broadcast: true }
+    const followed = await slackFollowUps(c, r, req.isSlackApp, reply, expiresAt, now, deliveries)
+    for (const t of targets) {
+      // A bot-token channel told of the group hears it in its incident message's thread.
+      if (followed.has(t.destination)) continue
       const idempotencyKey = `${incidentGroupKey(r.id)}:escalation:${number}:${t.destination}`
       const configured = req.isConfigured(t.destination)
       const state = configured ? 'pending' : 'skipped'
@@ -210,8 +229,44 @@ export async function acknowledge (c: Db, req: AcknowledgementRequest, opts: Ack
     changed = (await c.query(SQL.resolve, [r.id, req.at])).rowCount === 1
     if (changed) await event(c, r.id, req.at, 'resolved', `resolved by ${req.by} via ${via}`)
   }
+  if (changed) {
+    const reply = { kind: `${req.action}:${req.at}`, text: acknowledgementReply(req.action, req.by, req.via, req.at), broadcast: false }
+    await slackFollowUps(c, r, opts.isSlackApp, reply, now + opts.eventKeyWindowMs, now, [])
+  }
   const incident = toIncident((await one(c, SQL.byId, [r.id]))!)
   return { outcome: changed ? 'applied' : 'no_change', incident }
+}
+
+// For each bot-token Slack destination told of the group: an update of its incident message
+// (in the group's order) and a reply in its thread (the incident's own group). Returns the
+// destinations followed up; the replies are added to `out`.
+async function slackFollowUps (c: Db, r: IncidentRow, isSlackApp: ((d: string) => boolean) | undefined,
+  reply: { kind: string, text: string, broadcast: boolean }, expiresAt: number, now: number, out: FiredEscalation['deliveries']): Promise<Set<string>> {
+  const followed = new Set<string>()
+  if (isSlackApp === undefined) return followed
+  for (const { destination } of (await c.query<{ destination: string }>(SQL.slackNotified, [r.group_key])).rows) {
+    if (!isSlackApp(destination)) continue
+    const latest = (await c.query<{ body: string, receivedAt: number }>(SQL.latestBody, [r.group_key, destination])).rows[0]
+    const refresh = latest === undefined ? undefined : slackRefreshBody(latest)
+    if (refresh === undefined) continue
+    followed.add(destination)
+    const own = incidentGroupKey(r.id)
+    await c.query(SQL.insertKeyed, [destination, 'slack', r.priority, `${own}:slack-update:${reply.kind}:${destination}`, r.group_key, refresh,
+      now, now, expiresAt, 'pending', null])
+    const { rows } = await c.query<{ id: number }>(SQL.insertKeyed, [destination, 'slack', r.priority, `${own}:slack-reply:${reply.kind}:${destination}`, own,
+      replyBody(r.id, reply.text, reply.broadcast), now, now, expiresAt, 'pending', null])
+    if (rows[0] !== undefined) out.push({ id: rows[0].id, destination, type: 'slack', priority: priorityFromRank(r.priority), state: 'pending' })
+  }
+  return followed
+}
+
+export async function slackMessage (db: Db, incidentId: number, destination: string): Promise<SlackMessage | null> {
+  const m = (await db.query<SlackMessageRow>(SQL.slackMessage, [incidentId, destination])).rows[0]
+  return m === undefined ? null : toSlackMessage(m)
+}
+
+export async function saveSlackMessage (db: Db, m: SaveSlackMessage): Promise<void> {
+  await db.query(SQL.saveSlackMessage, [m.incidentId, m.destination, m.channel, m.ts, m.at])
 }
 
 // An Events v2 acknowledge for each PagerDuty destination told of the group.
@@ -260,6 +315,7 @@ export async function stats (db: Db, now: number): Promise<IncidentStats> {
 }
 
 export async function prune (c: Db, before: number): Promise<number> {
+  await c.query(SQL.pruneSlackMessages, [before])
   await c.query(SQL.pruneEvents, [before])
   return (await c.query(SQL.pruneIncidents, [before])).rowCount ?? 0
 }

@@ -113,6 +113,8 @@ const SQL = {
     RETURNING n.id AS newer`,
   markDead: `UPDATE deliveries SET state = 'dead', claimed_until = NULL, last_reason = $3, last_error = $4, updated_at = $5
     WHERE id = $1 AND state = 'sending' AND attempts = $2`,
+  markSkipped: `UPDATE deliveries SET state = 'skipped', claimed_until = NULL, last_reason = $3, last_error = $4, updated_at = $5
+    WHERE id = $1 AND state = 'sending' AND attempts = $2`,
   releaseClaims: "UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1 WHERE state = 'sending'",
   get: 'SELECT * FROM deliveries WHERE id = $1',
   // attempts stays: it is the claim token, and a lapsed claim of this row must never match again.
@@ -286,6 +288,9 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     async markDead (d, reason, error) {
       return await run('mark', async () => marked((await pool.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
     },
+    async markSkipped (d, reason, error) {
+      return await run('mark', async () => marked((await pool.query(SQL.markSkipped, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
+    },
     // Several processes share this engine: a claim may be another replica's send in flight.
     // Kept for the contract; the dispatcher runs with releaseClaimsAtStart=false here.
     async releaseClaims () {
@@ -362,6 +367,12 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     },
     async incidentStats (now) {
       return await run('read', async () => await incidents.stats(pool, now))
+    },
+    async slackMessage (incidentId, destination) {
+      return await run('read', async () => await incidents.slackMessage(pool, incidentId, destination))
+    },
+    async saveSlackMessage (m) {
+      await run('mark', async () => { await incidents.saveSlackMessage(pool, m) })
     },
     unavailable: () => closed ? 'store is closed' : failure,
     // The database owns durability; nothing this process sees needs a restart to clear.

@@ -9,9 +9,11 @@ import type {
 import {
   priorityFromRank,
   type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
-  type IncidentChange, type IncidentIntake, type IncidentStats
+  type IncidentChange, type IncidentIntake, type IncidentStats, type SaveSlackMessage, type SlackMessage
 } from '../types.js'
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
+import { acknowledgementReply, escalationReply, replyBody, slackRefreshBody } from '../../incidents/slack-followups.js'
+import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 
 // The incident half of the SQLite engine: statements and the steps that run inside the
 // store's transactions (enqueue, fire due escalations, acknowledge). One prepared statement
@@ -69,6 +71,19 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       VALUES (@groupKey, @destination, @type, @priority, @now)
       ON CONFLICT (group_key, destination) DO UPDATE SET priority = MIN(priority, excluded.priority), updated_at = excluded.updated_at`),
     pagerDutyNotified: db.prepare("SELECT destination FROM group_notified WHERE group_key = ? AND type = 'pagerduty' ORDER BY destination").pluck(),
+    slackNotified: db.prepare("SELECT destination FROM group_notified WHERE group_key = ? AND type = 'slack' ORDER BY destination").pluck(),
+    // The destination's latest queued webhook of the group: what an update of its message renders.
+    latestBody: db.prepare(`SELECT body, received_at AS receivedAt FROM deliveries WHERE group_key = ? AND destination = ?
+      ORDER BY id DESC LIMIT 1`),
+    slackMessage: db.prepare('SELECT * FROM slack_messages WHERE incident_id = ? AND destination = ?'),
+    // A new ts is a new post; the same ts an update (posted_at stays).
+    saveSlackMessage: db.prepare(`INSERT INTO slack_messages (incident_id, destination, channel, ts, posted_at, last_update_at)
+      VALUES (@incidentId, @destination, @channel, @ts, @at, @at)
+      ON CONFLICT (incident_id, destination) DO UPDATE SET channel = excluded.channel, ts = excluded.ts,
+        posted_at = CASE WHEN slack_messages.ts = excluded.ts THEN slack_messages.posted_at ELSE excluded.posted_at END,
+        last_update_at = excluded.last_update_at`),
+    pruneSlackMessages: db.prepare(`DELETE FROM slack_messages WHERE incident_id IN (SELECT id FROM incidents
+      WHERE resolved_at IS NOT NULL AND resolved_at < ? LIMIT 1000)`),
     deferredOfGroup: db.prepare(`SELECT id, destination, type, priority FROM deliveries
       WHERE group_key = ? AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > ?`),
     skipDeferred: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
@@ -149,7 +164,12 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       if (breach) event(r.id, dueAt, 'breached', `not acknowledged by the deadline ${utc(r.respond_by)}`)
       const body = JSON.stringify({ escalation: { incidentId: r.id, number, priority, respondBy: r.respond_by, firedAt: now, title: r.title, receiver: r.receiver, groupKey: r.group_key }, webhook: lastWebhook(r.group_key) })
       const deliveries: FiredEscalation['deliveries'] = []
-      for (const t of JSON.parse(r.escalate_to) as EscalationTarget[]) {
+      const targets = JSON.parse(r.escalate_to) as EscalationTarget[]
+      const reply = { kind: `escalation-${number}`, text: escalationReply(number, r.respond_by, targets.map((t) => t.destination)), broadcast: true }
+      const followed = slackFollowUps(r, req.isSlackApp, reply, expiresAt, now, deliveries)
+      for (const t of targets) {
+        // A bot-token channel told of the group hears it in its incident message's thread.
+        if (followed.has(t.destination)) continue
         const idempotencyKey = `${incidentGroupKey(r.id)}:escalation:${number}:${t.destination}`
         if (!deps.takeKey(idempotencyKey, expiresAt, now)) continue
         const configured = req.isConfigured(t.destination)
@@ -161,8 +181,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
         if (configured) q.remember.run({ groupKey: r.group_key, destination: t.destination, type: t.type, priority: r.priority, now })
         deliveries.push({ id, destination: t.destination, type: t.type, priority, state })
       }
-      const targets = deliveries.map((d) => d.destination).join(', ')
-      if (deliveries.length > 0) event(r.id, now, 'escalated', `escalation ${number} to ${targets}`)
+      if (deliveries.length > 0) event(r.id, now, 'escalated', `escalation ${number} to ${deliveries.map((d) => d.destination).join(', ')}`)
       const repeat = r.repeat_every_ms !== null && r.repeats_left > 0
       // After a long outage a repeat is due one interval from now, not in a burst.
       const every = r.repeat_every_ms ?? 0
@@ -195,8 +214,46 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       changed = q.resolve.run({ id: r.id, now: req.at }).changes === 1
       if (changed) event(r.id, req.at, 'resolved', `resolved by ${req.by} via ${via}`)
     }
+    if (changed) {
+      const reply = { kind: `${req.action}:${req.at}`, text: acknowledgementReply(req.action, req.by, req.via, req.at), broadcast: false }
+      slackFollowUps(r, opts.isSlackApp, reply, now + opts.eventKeyWindowMs, now, [])
+    }
     const incident = toIncident(row(q.byId, r.id) as IncidentRow)
     return { outcome: changed ? 'applied' : 'no_change', incident }
+  }
+
+  // For each bot-token Slack destination told of the group: an update of its incident message
+  // (in the group's order) and a reply in its thread (the incident's own group). Returns the
+  // destinations followed up; the replies are added to `out`.
+  function slackFollowUps (r: IncidentRow, isSlackApp: ((d: string) => boolean) | undefined, reply: { kind: string, text: string, broadcast: boolean },
+    expiresAt: number, now: number, out: FiredEscalation['deliveries']): Set<string> {
+    const followed = new Set<string>()
+    if (isSlackApp === undefined) return followed
+    for (const destination of q.slackNotified.all(r.group_key) as string[]) {
+      if (!isSlackApp(destination)) continue
+      const latest = q.latestBody.get(r.group_key, destination) as { body: string, receivedAt: number } | undefined
+      const refresh = latest === undefined ? undefined : slackRefreshBody(latest)
+      if (refresh === undefined) continue
+      followed.add(destination)
+      const own = incidentGroupKey(r.id)
+      const base = { destination, type: 'slack' as const, priority: r.priority, state: 'pending' as const, now, receivedAt: now, lastReason: null }
+      const updateKey = `${own}:slack-update:${reply.kind}:${destination}`
+      if (deps.takeKey(updateKey, expiresAt, now)) deps.insertDelivery({ ...base, idempotencyKey: updateKey, groupKey: r.group_key, body: refresh })
+      const replyKey = `${own}:slack-reply:${reply.kind}:${destination}`
+      if (!deps.takeKey(replyKey, expiresAt, now)) continue
+      const id = deps.insertDelivery({ ...base, idempotencyKey: replyKey, groupKey: own, body: replyBody(r.id, reply.text, reply.broadcast) })
+      out.push({ id, destination, type: 'slack', priority: priorityFromRank(r.priority), state: 'pending' })
+    }
+    return followed
+  }
+
+  function slackMessage (incidentId: number, destination: string): SlackMessage | null {
+    const m = q.slackMessage.get(incidentId, destination) as SlackMessageRow | undefined
+    return m === undefined ? null : toSlackMessage(m)
+  }
+
+  function saveSlackMessage (m: SaveSlackMessage): void {
+    q.saveSlackMessage.run(m)
   }
 
   // An Events v2 acknowledge for each PagerDuty destination told of the group.
@@ -249,6 +306,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
   }
 
   function prune (before: number): number {
+    q.pruneSlackMessages.run(before)
     q.pruneEvents.run(before)
     return q.pruneIncidents.run(before).changes
   }
@@ -271,6 +329,6 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     return { due: q.anyDue.get(now) !== undefined, nextDueAt: (q.nextDue.get() as number | null) ?? null }
   }
 
-  return { onWebhook, skipDeferred, fireDue, peekDue, acknowledge, list, get, find, stats, prune }
+  return { onWebhook, skipDeferred, fireDue, peekDue, acknowledge, list, get, find, stats, prune, slackMessage, saveSlackMessage }
 }
 

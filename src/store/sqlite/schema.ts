@@ -142,6 +142,19 @@ const MIGRATIONS: Migration[] = [
     // Group first: a webhook's deliveries (one per destination) sit in one index page.
     up: (db) => db.exec(`DROP INDEX deliveries_group;
       CREATE INDEX deliveries_group ON deliveries (group_key, destination, state, id);`)
+  },
+  {
+    version: 5,
+    // A bot-token Slack destination's message of an incident (chat.update edits it), kept until
+    // the incident is pruned.
+    up: (db) => db.exec(`CREATE TABLE slack_messages (
+        incident_id INTEGER NOT NULL,
+        destination TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        posted_at INTEGER NOT NULL,
+        last_update_at INTEGER NOT NULL,
+        PRIMARY KEY (incident_id, destination)) WITHOUT ROWID;`)
   }
 ]
 

@@ -105,6 +105,8 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       last_reason = @reason, last_error = @error, updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
     markDead: db.prepare(`UPDATE deliveries SET state = 'dead', claimed_until = NULL, last_reason = @reason, last_error = @error,
       updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
+    markSkipped: db.prepare(`UPDATE deliveries SET state = 'skipped', claimed_until = NULL, last_reason = @reason, last_error = @error,
+      updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
     newerActive: db.prepare(`SELECT id FROM deliveries WHERE destination = ? AND group_key = ? AND id > ? AND ${ACTIVE} LIMIT 1`).pluck(),
     markSuperseded: db.prepare(`UPDATE deliveries SET state = 'skipped', claimed_until = NULL, last_reason = 'superseded',
       last_error = 'superseded by delivery ' || @newer, updated_at = @now WHERE id = @id AND state = 'sending' AND attempts = @attempts`),
@@ -254,6 +256,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     async markDead (d, reason, error) {
       return await write('mark', () => marked(q.markDead.run({ ...claimOf(d), reason, error, now: deps.now() }).changes))
     },
+    async markSkipped (d, reason, error) {
+      return await write('mark', () => marked(q.markSkipped.run({ ...claimOf(d), reason, error, now: deps.now() }).changes))
+    },
     async releaseClaims () {
       return await write('claim', () => q.releaseClaims.run(deps.now()).changes)
     },
@@ -310,6 +315,12 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     },
     async incidentStats (now) {
       return await read(() => incidents.stats(now))
+    },
+    async slackMessage (incidentId, destination) {
+      return await read(() => incidents.slackMessage(incidentId, destination))
+    },
+    async saveSlackMessage (m) {
+      await write('mark', () => { incidents.saveSlackMessage(m) })
     },
     unavailable: () => closed ? 'store is closed' : committer.fatal() ?? failure,
     fatal: () => committer.fatal(),
