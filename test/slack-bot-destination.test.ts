@@ -9,9 +9,10 @@ import { acknowledgeClick, interactionBody, signSlackRequest, startFakeSlackApi 
 import { waitUntil } from './helpers/prometheus.js'
 
 // A channel switched from an incoming webhook to the bot, end to end through the real service
-// (a child process): each notification is one chat.postMessage to the channel id with the
-// bearer token, next to a channel still on its incoming webhook; a Slack error is a dead
-// letter naming it.
+// (a child process): the incident is one chat.postMessage to the channel id with the bearer
+// token, then chat.update of that message through more alerts, the Acknowledge button (a
+// signed interaction, replied in the thread) and the resolve; next to it a channel still on
+// its incoming webhook posts each notification. A Slack error is a dead letter naming it.
 
 const BOT_TOKEN = 'xoxb-e2e-bot-token-0001'
 const CHANNEL = 'C0INCIDENT'
@@ -37,7 +38,8 @@ t.test('bot-token destination through the service', async (t) => {
     SLACK_API_URL: api.apiUrl,
     SLACK_BOT_TOKEN: BOT_TOKEN,
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_WEBHOOK_URL_ALERTS: webhook.webhookUrl()
+    SLACK_WEBHOOK_URL_ALERTS: webhook.webhookUrl(),
+    SLACK_UPDATE_DEBOUNCE_MS: '500'
   })
   t.teardown(service.stop)
   const deliveries = async (): Promise<DeliveryView[]> =>
@@ -78,10 +80,39 @@ t.test('bot-token destination through the service', async (t) => {
   t.equal(answer.status, 200)
   t.match((await incidents()).find((i) => i.groupKey === firing.groupKey), { state: 'acknowledged', acknowledgedBy: 'ana (U0ANA)', acknowledgedVia: 'slack' }, 'acknowledged by the Slack user')
 
-  const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', status: 'resolved' })
+  // Two more alerts, the acknowledgement and the resolve: edits of that one message.
+  const grown = (n: number): ReturnType<typeof webhookPayload> =>
+    webhookPayload({ alertname: 'BotPage', group: 'checkout', alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
+  t.equal((await postWebhook(service.url, grown(2))).status, 200)
+  t.equal((await postWebhook(service.url, grown(3))).status, 200)
+  const message = (): string => JSON.stringify(api.messages.find((m) => m.threadTs === undefined)?.blocks)
+  await waitUntil('the message shows three alerts and the acknowledgement', 20_000, async () => /host-2/.test(message()) && /Acknowledged by ana/.test(message()), message)
+  await waitUntil('the acknowledgement replied in the thread', 20_000, async () => api.messages.some((m) => m.threadTs !== undefined))
+  const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', status: 'resolved', alerts: [0, 1, 2].map((i) => ({ instance: `host-${i}` })) })
   t.equal((await postWebhook(service.url, resolved)).status, 200)
-  await waitUntil('the resolve posted', 20_000, async () => api.messages.length === 2)
-  t.match(api.messages[1], { channel: CHANNEL, text: /RESOLVED: BotPage/ }, 'one post per notification, as with the webhook form')
+  await waitUntil('the message reads resolved', 20_000, async () => /RESOLVED: BotPage/.test(api.messages.find((m) => m.threadTs === undefined)?.text ?? ''))
+
+  const bodies = api.received.map((r) => ({ method: r.path.replace('/api/', ''), json: JSON.parse(r.body) as { ts?: string, thread_ts?: string, text: string, blocks?: unknown[] } }))
+  const posts = bodies.filter((b) => b.method === 'chat.postMessage' && b.json.thread_ts === undefined)
+  t.equal(posts.length, 1, 'exactly one chat.postMessage for the incident')
+  const ts = api.messages[0]?.ts
+  const updates = bodies.filter((b) => b.method === 'chat.update')
+  t.ok(updates.length >= 2, `updates of the message (${updates.length})`)
+  t.ok(updates.every((u) => u.json.ts === ts), 'every update edits that same ts')
+  // Each update shows a state at least as late as the one before: never out of order.
+  const stage = (u: { json: { text: string, blocks?: unknown[] } }): number => {
+    const text = JSON.stringify(u.json.blocks)
+    if (/RESOLVED/.test(u.json.text)) return 5
+    if (/Acknowledged by ana/.test(text)) return 4
+    return (text.match(/host-\d/g) ?? []).length > 0 ? new Set(text.match(/host-\d/g)).size : 1
+  }
+  const stages = updates.map(stage)
+  t.same(stages, [...stages].sort((x, y) => x - y), `updates in order (${stages.join(' → ')})`)
+  t.equal(stages.at(-1), 5, 'the last update reads resolved')
+  const replies = api.messages.filter((m) => m.threadTs !== undefined)
+  t.match(replies, [{ threadTs: ts, text: /^✋ Acknowledged by <@U0ANA> via Slack at \d\d:\d\d UTC$/ }], 'one thread reply, for the acknowledgement')
+  t.equal(api.messages.filter((m) => m.threadTs === undefined).length, 1, 'one message in the channel')
+  t.equal(webhook.accepted.length, 4, 'the incoming-webhook channel: one post per notification, as before')
 
   api.failWith('not_in_channel')
   const other = webhookPayload({ alertname: 'BotPage', group: 'payments' })

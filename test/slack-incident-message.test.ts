@@ -180,7 +180,11 @@ t.test('escalation: the bot channel\'s message is edited and the thread hears it
   t.same(calls(r.api).slice(1).sort(), ['chat.postMessage', 'chat.update'], 'an update and a reply')
   t.match(replies(r.api), [{ threadTs: message?.ts, replyBroadcast: true, text: /^🚨 Not acknowledged by the deadline 20:15 UTC: escalation #1 to slack-bot$/ }])
   t.match(blocksOf(topLevel(r.api)[0]), /Not acknowledged: escalated to/, 'the message says it escalated')
-  t.equal(topLevel(r.api).length, 1, 'no separate escalation post in that channel')
+  clock.now += 2 * DEBOUNCE_MS
+  await a.dispatcher.runOnce()
+  t.equal(calls(r.api).length, 3, 'nothing else for that channel: no separate escalation message or edit')
+  t.same(await r.store.list({ state: 'pending', limit: 10 }), [], 'nothing left to send')
+  t.equal(topLevel(r.api).length, 1, 'one message in the channel')
 })
 
 t.test('a thread reply with no message yet is skipped, not dead-lettered', async (t) => {
