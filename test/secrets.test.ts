@@ -81,7 +81,8 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     SLACK_WEBHOOK_URL_DEPLOYMENTS: deployUrl,
     SLACK_API_URL: slackApi.apiUrl,
     SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_UPDATE_DEBOUNCE_MS: '0'
   }, { maxOutputChars: 64 * 1024 * 1024 })
   t.teardown(service.stop)
   const url = service.url
@@ -191,6 +192,19 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
       const groupKey = await page(t, 'SecretBot', `bot-dead-${i}`)
       t.equal((await settled(groupKey, 'slack-bot', ['dead'])).lastReason, 'rejected', `dead: ${error.split(' ')[0] ?? ''}`)
     }
+    slackApi.setMode({ kind: 'ok' })
+  })
+
+  t.test('bot token: an incident message edited in place, and an edit dead-lettered echoing the token', async (t) => {
+    const groupKey = await page(t, 'SecretBot', 'bot-edited')
+    await settled(groupKey, 'slack-bot', ['sent'])
+    slackApi.failWith(`invalid_auth ${BOT_TOKEN}`)
+    const more = webhookPayload({ alertname: 'SecretBot', group: 'bot-edited', alerts: [{ instance: 'host-0' }, { instance: 'host-1' }] })
+    const res = await postWebhook(url, more, { token: BEARER })
+    t.equal(res.status, 200)
+    answers.push({ what: 'webhook bot-edited (2)', text: JSON.stringify(res.json) })
+    await waitUntil('the update dead-lettered', 20_000, async () =>
+      (await deliveries('dead')).some((d) => d.groupKey === groupKey && d.destination === 'slack-bot' && /chat\.update/.test(d.lastError ?? '')))
     slackApi.setMode({ kind: 'ok' })
   })
 
