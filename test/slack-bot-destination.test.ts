@@ -6,6 +6,7 @@ import { startServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import { startFakeSlack } from './helpers/fake-slack.js'
 import { acknowledgeClick, interactionBody, signSlackRequest, startFakeSlackApi } from './helpers/fake-slack-api.js'
+import { startPostgres } from './helpers/postgres.js'
 import { waitUntil } from './helpers/prometheus.js'
 
 // A channel switched from an incoming webhook to the bot, end to end through the real service
@@ -122,4 +123,52 @@ t.test('bot-token destination through the service', async (t) => {
   const catalog = await (await fetch(`${service.url}/api/v1/catalog`)).json() as { catalog: { destinations: Record<string, unknown> } }
   t.same(catalog.catalog.destinations['slack-incident-response'], { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }, 'the catalog API shows the token\'s reference only')
   t.notOk(service.output().includes(BOT_TOKEN), 'the token is not in the log')
+})
+
+t.test('two replicas on one PostgreSQL: the replica that did not post the message edits it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-slack-ha-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const server = await startPostgres()
+  t.teardown(server.stop)
+  const api = await startFakeSlackApi({ token: BOT_TOKEN, channels: [CHANNEL] })
+  t.teardown(api.close)
+  const catalogPath = writeCatalog(dir, catalogDocument({
+    'slack-incident-response': { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }
+  }, [entry('bot-page', 'BotPage', 'P0', ['slack-incident-response'])]))
+  const env = {
+    CATALOG_PATH: catalogPath,
+    DATABASE_URL: server.url(await server.createDatabase('slackha')),
+    NOTIFY_TIMEOUT_MS: '2000',
+    SLACK_API_URL: api.apiUrl,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_UPDATE_DEBOUNCE_MS: '0'
+  }
+  const a = await startServiceProcess(env)
+  t.teardown(a.stop)
+  const b = await startServiceProcess(env)
+  t.teardown(b.stop)
+
+  const page = (n: number): ReturnType<typeof webhookPayload> =>
+    webhookPayload({ alertname: 'BotPage', group: 'ha', alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
+  t.equal((await postWebhook(a.url, page(1))).status, 200)
+  await waitUntil('the message posted', 20_000, async () => api.messages.length === 1)
+  const ts = api.messages[0]?.ts
+  // Replica A is gone: whatever happens next, B does it, from what the database holds.
+  await a.stop()
+  t.equal((await postWebhook(b.url, page(2))).status, 200)
+  await waitUntil('the message edited', 20_000, async () => /host-1/.test(JSON.stringify(api.messages[0]?.blocks)))
+  const incidents = ((await (await fetch(`${b.url}/api/v1/incidents`)).json()) as { incidents: Array<{ id: number }> }).incidents
+  const click = interactionBody(acknowledgeClick({ incidentId: String(incidents[0]?.id), userId: 'U0BEA', userName: 'bea', channel: CHANNEL, messageTs: ts ?? '' }))
+  const answer = await fetch(`${b.url}/integrations/slack/interactions`, {
+    method: 'POST', body: click, headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackRequest(SIGNING_SECRET, click, Math.floor(Date.now() / 1000)) }
+  })
+  t.equal(answer.status, 200)
+  await waitUntil('the acknowledgement shown and replied', 20_000, async () =>
+    /Acknowledged by bea/.test(JSON.stringify(api.messages[0]?.blocks)) && api.messages.some((m) => m.threadTs === ts))
+  const calls = api.received.map((r) => ({ path: r.path, json: JSON.parse(r.body) as { ts?: string, thread_ts?: string } }))
+  t.equal(calls.filter((c) => c.path === '/api/chat.postMessage' && c.json.thread_ts === undefined).length, 1, 'posted once, by A')
+  t.ok(calls.filter((c) => c.path === '/api/chat.update').every((c) => c.json.ts === ts), 'B edits the ts A stored')
+  t.equal(api.messages.filter((m) => m.threadTs === undefined).length, 1)
+  t.notOk(b.output().includes(BOT_TOKEN), 'the token is not in the log')
 })
