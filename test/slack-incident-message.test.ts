@@ -36,7 +36,7 @@ const silent = { debug () {}, info () {}, warn () {}, error () {} }
 interface Replica { intake: Intake, acknowledge: ApplyAcknowledgement, dispatcher: Dispatcher, metrics: Metrics }
 interface Rig { clock: { now: number }, api: FakeSlackApi, hook: FakeSlack, catalog: Catalog, replicas: Replica[], store: Store }
 
-async function rig (t: Test, stores: Store[], clock: { now: number }): Promise<Rig> {
+async function rig (t: Test, stores: Store[], clock: { now: number }, routes: { to: string[], escalateTo: string[] } = { to: [BOT, HOOK], escalateTo: [BOT] }): Promise<Rig> {
   const api = await startFakeSlackApi({ token: TOKEN, channels: [CHANNEL] })
   t.teardown(api.close)
   const hook = await startFakeSlack()
@@ -44,7 +44,7 @@ async function rig (t: Test, stores: Store[], clock: { now: number }): Promise<R
   const doc = catalogDocument({
     [BOT]: { type: 'slack', channel: '#incident-response', channelId: CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } },
     [HOOK]: { type: 'slack', channel: '#alerts', webhookUrl: { env: 'SLACK_WEBHOOK_URL_ALERTS' } }
-  }, [{ ...entry('bot-page', 'BotPage', 'P0', [BOT, HOOK]), escalateTo: [BOT] }])
+  }, [{ ...entry('bot-page', 'BotPage', 'P0', routes.to), escalateTo: routes.escalateTo }])
   const parsed = parseCatalog(JSON.stringify(doc), 'catalog.yaml')
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems))
   const catalog = parsed.catalog
@@ -185,6 +185,27 @@ t.test('escalation: the bot channel\'s message is edited and the thread hears it
   t.equal(calls(r.api).length, 3, 'nothing else for that channel: no separate escalation message or edit')
   t.same(await r.store.list({ state: 'pending', limit: 10 }), [], 'nothing left to send')
   t.equal(topLevel(r.api).length, 1, 'one message in the channel')
+})
+
+t.test('an escalation to a bot channel not told of the group before: its message there, edited from then on', async (t) => {
+  const clock = { now: T0 }
+  const r = await rig(t, [sqliteStore(t, clock)], clock, { to: [HOOK], escalateTo: [BOT] })
+  const [a] = r.replicas as [Replica]
+  await post(r, a, page(1))
+  await a.dispatcher.runOnce()
+  t.same(calls(r.api), [], 'the bot channel hears nothing before the breach')
+  clock.now = T0 + 5 * 60_000 + 1_000
+  await a.dispatcher.runOnce()
+  t.same(calls(r.api), ['chat.postMessage'], 'the escalation posts')
+  const [message] = topLevel(r.api)
+  t.match(message, { text: /ESCALATION P0: not acknowledged/ })
+  const [incident] = await r.store.listIncidents({ limit: 1 })
+  t.equal((await r.store.slackMessage(incident?.id ?? 0, BOT))?.ts, message?.ts, 'and is the incident\'s message there')
+  clock.now += DEBOUNCE_MS
+  await post(r, a, page(1, 'resolved'))
+  await a.dispatcher.runOnce()
+  t.same(calls(r.api), ['chat.postMessage', 'chat.update'], 'the resolve edits it')
+  t.match(topLevel(r.api), [{ ts: message?.ts, text: /RESOLVED: BotPage/ }])
 })
 
 t.test('a thread reply with no message yet is skipped, not dead-lettered', async (t) => {
