@@ -1,3 +1,4 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Catalog } from '../config/catalog.js'
 import type { Destination } from '../config/catalog-schema.js'
 import { describeIncident, renderIncidentDelivery } from '../incidents/render.js'
@@ -8,7 +9,6 @@ import type { SendResult } from '../notify/result.js'
 import type { IncidentMessages } from '../notify/slack/incident-message.js'
 import type { Delivery, Store } from '../store/types.js'
 import { enrichQueuedWebhook } from './queued-webhook.js'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 
 // Renders one stored delivery with the catalog and destinations in force and sends it: what
 // the dispatcher calls. Bot-token Slack destinations keep one message per incident (edited in

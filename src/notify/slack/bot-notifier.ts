@@ -2,10 +2,10 @@ import type { SendResult, SlackMessageRef } from '../result.js'
 import type { Notifier, NotifierDeps } from '../types.js'
 import { createSlackWebApi } from './web-api.js'
 
-// A Slack destination in bot-token form. Today every notification is a new chat.postMessage
-// (one post per notification, like the webhook form). `deliver` with a previousMessage is the
-// seam for one message per incident: it edits that message with chat.update, and posts anew
-// when Slack says the message is gone. `reply` answers in a message's thread.
+// A Slack destination in bot-token form. `send` posts a new message; `deliver` with a
+// previousMessage edits that message with chat.update instead, and posts anew when Slack says
+// the message is gone (incident-message.ts keeps one message per incident with it). `reply`
+// answers in a message's thread.
 
 export interface SlackBotConfig { apiUrl: string, token: string, channelId: string }
 
