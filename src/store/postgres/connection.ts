@@ -47,6 +47,15 @@ export function createRedactor (url: string): (message: string) => string {
   return (message) => sorted.reduce((m, s) => m.split(s).join('[redacted]'), message)
 }
 
+// A driver or socket error as one line. Node's connect to a name with several addresses
+// fails with an AggregateError whose own message is empty; its parts name the addresses.
+export function errorMessage (err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  if (err.message !== '') return err.message
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorMessage).join('; ')
+  return (err as NodeJS.ErrnoException).code ?? err.name
+}
+
 // "postgres://host:port/db" without user or password: what logs may show.
 export function describeUrl (url: string): string {
   try {

@@ -7,10 +7,10 @@ import {
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
 import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
-import { createPool, createRedactor, inTransaction } from './connection.js'
+import { createPool, createRedactor, errorMessage, inTransaction } from './connection.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
-import { migrate } from './migrate.js'
+import { migrate, SchemaTooNewError } from './migrate.js'
 
 // The networked engine: several replicas share one PostgreSQL. Claims lock rows with
 // FOR UPDATE SKIP LOCKED (replicas never take the same row, nor wait for each other);
@@ -38,6 +38,10 @@ export interface PostgresStoreDeps {
 // replica's claims); onWork tells this process that some replica enqueued or replayed work.
 export interface PostgresStore extends Store {
   onWork: (listener: () => void) => void
+  // Connects, applies pending migrations and starts listening. Until it has succeeded every
+  // operation fails and unavailable() names the cause. Throws the (redacted) cause, a
+  // SchemaTooNewError as itself; may be called again after a failure.
+  start: () => Promise<void>
 }
 
 
@@ -129,25 +133,35 @@ const SQL = {
   pruneKeys: 'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= $1 LIMIT 10000)'
 }
 
-// Opens the pool, applies pending migrations (under their advisory lock) and starts listening.
+// Opens the pool, applies pending migrations (under their advisory lock) and starts listening;
+// a failure closes it again and throws.
 export async function createPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStoreDeps): Promise<PostgresStore> {
+  const store = openPostgresStore(cfg, deps)
+  try {
+    await store.start()
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  return store
+}
+
+// The store before any connection: start() (retried by the caller) brings it up, so a
+// service can answer its HTTP probes while the database is still away.
+export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStoreDeps): PostgresStore {
   const redact = createRedactor(cfg.url)
   // A new Error carrying only the redacted message: driver errors hold more (the query, its
   // parameters, the connection) than may leave the engine.
-  const clean = (err: unknown): Error => new Error(redact(err instanceof Error ? err.message : String(err)))
+  const clean = (err: unknown): Error => new Error(redact(errorMessage(err)))
   let failure: string | null = null
+  // Set until start() has succeeded: why nothing can be stored yet.
+  let down: string | null = 'database unavailable: not connected yet'
   let closed = false
   const pool = createPool({
     url: cfg.url,
     max: cfg.poolSize ?? 10,
     onIdleError: (err) => { failure = `database connection lost: ${clean(err).message}` }
   })
-  try {
-    await migrate(pool)
-  } catch (err) {
-    await pool.end()
-    throw clean(err)
-  }
 
   const workListeners: Array<() => void> = []
   const listener: WorkListener = createWorkListener({
@@ -159,7 +173,23 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       deps.onListenerState?.(state, safe)
     }
   })
-  await listener.start()
+
+  async function start (): Promise<void> {
+    if (closed) throw new Error('store is closed')
+    if (down === null) return
+    try {
+      await migrate(pool)
+    } catch (err) {
+      // Not transient, and its message holds no secret: the caller must not retry it.
+      if (err instanceof SchemaTooNewError) throw err
+      const error = clean(err)
+      down = `database unavailable: ${error.message}`
+      throw error
+    }
+    await listener.start()
+    down = null
+    failure = null
+  }
 
   function fail (operation: StoreOperation, err: unknown): Error {
     const error = clean(err)
@@ -170,6 +200,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
 
   async function run<T> (operation: StoreOperation | 'read', fn: () => Promise<T>): Promise<T> {
     if (closed) throw fail(operation, new Error('store is closed'))
+    if (down !== null) throw fail(operation, new Error(down))
     try {
       const value = await fn()
       // A write that went through proves the database reachable and writable again.
@@ -255,6 +286,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
 
   return {
     onWork: (fn) => { workListeners.push(fn) },
+    start,
     async enqueue (req) {
       const result = await run('enqueue', async () => await tx(async (c) => await enqueue(c, req, deps.now())))
       req.onCommitted?.()
@@ -363,7 +395,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     async incidentStats (now) {
       return await run('read', async () => await incidents.stats(pool, now))
     },
-    unavailable: () => closed ? 'store is closed' : failure,
+    unavailable: () => closed ? 'store is closed' : down ?? failure,
     // The database owns durability; nothing this process sees needs a restart to clear.
     fatal: () => null,
     async close () {
