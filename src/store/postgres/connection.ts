@@ -70,13 +70,16 @@ export function describeUrl (url: string): string {
 // listener: its connection dying mid-transaction would otherwise be an unhandled 'error'
 // event (a crash); the pending query rejects anyway. fn's own error is the one thrown; a
 // connection that cannot even roll back is dropped from the pool, not reused.
-export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+// `flush: false` commits without waiting for the WAL flush (synchronous_commit off, this
+// transaction only): for writes whose loss in a database crash only repeats work.
+export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, opts: { flush?: boolean } = {}): Promise<T> {
   const c = await pool.connect()
   let broken: Error | undefined
   const onError = (err: Error): void => { broken = err }
   c.on('error', onError)
   try {
-    await c.query('BEGIN')
+    // One round trip for both statements (the simple query protocol runs a list).
+    await c.query(opts.flush === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN')
     const value = await fn(c)
     await c.query('COMMIT')
     return value

@@ -212,6 +212,11 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
   }
 
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
+  // Claims and outcome marks commit without waiting for the WAL flush: a database crash may
+  // lose the last of them, and then a claim is claimable again and an unrecorded 'sent' is
+  // sent again (at-least-once, as the outbox promises anyway). What answers a webhook 2xx
+  // (enqueue), replays, escalations and acknowledgements keep the flush.
+  const quick = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn, { flush: false })
 
   const ref = toRef
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
@@ -296,7 +301,7 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
       if (limit <= 0) return []
       return await run('claim', async () => {
         await pool.query(SQL.lapseClaims, [now])
-        return await tx(async (c) => {
+        return await quick(async (c) => {
           const { rows } = await c.query<DeliveryRow>(SQL.due, [now, excludeDestinations, limit])
           const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
           if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
@@ -305,18 +310,18 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
       })
     },
     async markSent (d, sentAt) {
-      return await run('mark', async () => marked((await pool.query(SQL.markSent, [d.id, d.attempts, sentAt, deps.now()])).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(SQL.markSent, [d.id, d.attempts, sentAt, deps.now()]))).rowCount))
     },
     async markRetry (d, nextAttemptAt, reason, error) {
       return await run('mark', async () => {
-        const { rows } = await pool.query<{ newer: number | null }>(SQL.markRetry,
-          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey])
+        const { rows } = await quick(async (c) => await c.query<{ newer: number | null }>(SQL.markRetry,
+          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey]))
         if (rows.length === 0) return 'lost_claim'
         return rows[0]!.newer === null ? 'done' : 'superseded'
       })
     },
     async markDead (d, reason, error) {
-      return await run('mark', async () => marked((await pool.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()]))).rowCount))
     },
     // Several processes share this engine: a claim may be another replica's send in flight.
     // Kept for the contract; the dispatcher runs with releaseClaimsAtStart=false here.
