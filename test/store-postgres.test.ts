@@ -159,3 +159,23 @@ t.test('transactions: flush: false skips the WAL flush wait for that transaction
   t.equal(await inTransaction(pool, setting), 'on', 'a webhook enqueue still waits for the flush')
   t.equal((await pool.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s, 'on', 'nothing leaks into the pooled session')
 })
+
+t.test('a replica keeps working when a newer build migrates the table under it (rolling upgrade)', async (t) => {
+  const url = server.url(await server.createDatabase('rolling'))
+  const now = Date.now()
+  // One connection: the statements it prepared are the ones used after the change.
+  const old = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 1 }, { now: () => now })
+  t.teardown(async () => { await old.close() })
+  const claim = async (): Promise<number> => (await old.claim({ now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })).length
+  const enqueue = async (g: string): Promise<void> => { await old.enqueue({ groupKey: g, receivedAt: now, resolved: false, plan: () => [item(`k-${g}`)] }) }
+  await enqueue('before')
+  t.equal(await claim(), 1)
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  await admin.query('ALTER TABLE deliveries ADD COLUMN added_by_a_newer_build integer')
+  await admin.end()
+  await enqueue('after')
+  t.equal(await claim(), 1, 'its prepared claim still runs (no "cached plan must not change result type")')
+  const [d] = await old.list({ state: 'sending', limit: 1 })
+  t.equal(await old.markSent(d!, now), 'done')
+})

@@ -46,6 +46,10 @@ export interface PostgresStore extends Store {
 
 
 const ACTIVE = "state IN ('pending', 'sending')"
+// Named, not *: a prepared statement must keep its result columns when a later migration adds one.
+const DELIVERY_COLUMNS = ['id', 'destination', 'type', 'priority', 'idempotency_key', 'group_key', 'body', 'state', 'attempts',
+  'next_attempt_at', 'claimed_until', 'received_at', 'created_at', 'updated_at', 'last_error', 'last_reason', 'sent_at',
+  'deferred_until'].map((c) => `d.${c}`).join(', ')
 
 const SQL = {
   lockGroup: 'SELECT pg_advisory_xact_lock(hashtext($1))',
@@ -86,7 +90,7 @@ const SQL = {
     WHERE state = 'sending' AND claimed_until <= $1`,
   // Per destination and group, deliveries go out in order: a newer one waits while an older
   // one is unsettled (a retried trigger must never land after its resolve).
-  due: `SELECT * FROM deliveries AS d
+  due: `SELECT ${DELIVERY_COLUMNS} FROM deliveries AS d
     WHERE state = 'pending' AND next_attempt_at <= $1 AND destination <> ALL($2::text[])
       AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
         AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
@@ -132,6 +136,13 @@ const SQL = {
     WHERE state IN ('sent', 'skipped') AND updated_at < $1 LIMIT 10000)`,
   pruneKeys: 'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= $1 LIMIT 10000)'
 }
+
+// What every page runs (its enqueue, claim and outcome mark), as named statements: PostgreSQL
+// parses and plans each once per connection instead of at every call, and planning these
+// CTEs costs more than running them. None returns `*` (see DELIVERY_COLUMNS).
+const HOT = ['lockGroup', 'notified', 'enqueueItem', 'lapseClaims', 'due', 'refillBucket', 'takeTokens',
+  'markSending', 'markSent', 'markRetry', 'markDead'] as const
+const PREPARED = Object.fromEntries(HOT.map((k) => [k, { name: `alert_enricher_${k}`, text: SQL[k] }])) as Record<typeof HOT[number], { name: string, text: string }>
 
 // Opens the pool, applies pending migrations (under their advisory lock) and starts listening;
 // a failure closes it again and throws.
@@ -223,9 +234,9 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
 
   async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
     const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
-    await c.query(SQL.lockGroup, [req.groupKey])
+    await c.query(PREPARED.lockGroup, [req.groupKey])
     const open = req.incident === undefined ? undefined : await incidents.lockOpen(c, req.incident.receiver, req.groupKey)
-    const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
+    const notified = (await c.query<RefRow>(PREPARED.notified, [req.groupKey])).rows
       .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
     // Held notifications of a group that resolved are never sent, nor is the resolve to a
     // destination that heard nothing else of it.
@@ -240,7 +251,7 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
       const state = item.skip === true || held ? 'skipped' : 'pending'
       const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
       const lastReason = held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
-      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(SQL.enqueueItem, [
+      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(PREPARED.enqueueItem, [
         item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
         req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, lastReason,
         deferred ? item.notBefore : now, deferred ? item.notBefore : null])
@@ -277,9 +288,9 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     for (const destination of [...wanted.keys()].sort()) {
       const limit = deps.limitFor(destination, rows.find((r) => r.destination === destination)!.type)
       if (limit === null) { granted.set(destination, Infinity); continue }
-      const { rows: bucket } = await c.query<{ tokens: number }>(SQL.refillBucket, [destination, limit.perSecond, limit.burst, now])
+      const { rows: bucket } = await c.query<{ tokens: number }>(PREPARED.refillBucket, [destination, limit.perSecond, limit.burst, now])
       const n = Math.min(wanted.get(destination)!, Math.floor(bucket[0]!.tokens))
-      if (n > 0) await c.query(SQL.takeTokens, [destination, n])
+      if (n > 0) await c.query(PREPARED.takeTokens, [destination, n])
       granted.set(destination, n)
     }
     return rows.filter((r) => {
@@ -300,28 +311,28 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
       if (limit <= 0) return []
       return await run('claim', async () => {
-        await pool.query(SQL.lapseClaims, [now])
+        await pool.query(PREPARED.lapseClaims, [now])
         return await quick(async (c) => {
-          const { rows } = await c.query<DeliveryRow>(SQL.due, [now, excludeDestinations, limit])
+          const { rows } = await c.query<DeliveryRow>(PREPARED.due, [now, excludeDestinations, limit])
           const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
-          if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
+          if (admitted.length > 0) await c.query(PREPARED.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
           return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
         })
       })
     },
     async markSent (d, sentAt) {
-      return await run('mark', async () => marked((await quick(async (c) => await c.query(SQL.markSent, [d.id, d.attempts, sentAt, deps.now()]))).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markSent, [d.id, d.attempts, sentAt, deps.now()]))).rowCount))
     },
     async markRetry (d, nextAttemptAt, reason, error) {
       return await run('mark', async () => {
-        const { rows } = await quick(async (c) => await c.query<{ newer: number | null }>(SQL.markRetry,
+        const { rows } = await quick(async (c) => await c.query<{ newer: number | null }>(PREPARED.markRetry,
           [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey]))
         if (rows.length === 0) return 'lost_claim'
         return rows[0]!.newer === null ? 'done' : 'superseded'
       })
     },
     async markDead (d, reason, error) {
-      return await run('mark', async () => marked((await quick(async (c) => await c.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()]))).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markDead, [d.id, d.attempts, reason, error, deps.now()]))).rowCount))
     },
     // Several processes share this engine: a claim may be another replica's send in flight.
     // Kept for the contract; the dispatcher runs with releaseClaimsAtStart=false here.
