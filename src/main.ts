@@ -193,11 +193,11 @@ export async function serve (env: Env): Promise<void> {
         logger.error({ err: error.message, attempt, retryInMs }, 'cannot start on the database; retrying')
       }
     }).then(async (started) => {
-      if (!started) return
+      if (!started || closing) return
       await dispatcher.start()
       logger.info(storeInfo, 'database connected; dispatching')
     }).catch((err: unknown) => {
-      // A schema newer than this build: refusing to run, as at any start.
+      // A schema newer than this build (not transient): refusing to run.
       const message = err instanceof Error ? err.message : String(err)
       logger.fatal({ err: message }, 'cannot start on the database')
       console.error(message)

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, dedupKeyFor, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
@@ -152,6 +153,26 @@ t.test('started while the database is down: probes answer at once, ready by itse
   await waitUntil('the page at PagerDuty', 10_000, async () =>
     (pagerduty.accepted as Array<{ dedup_key: string }>).some((e) => e.dedup_key === dedupKeyFor(payload.groupKey)), service.output)
   t.pass('the page reached PagerDuty')
+})
+
+t.test('a database migrated by a newer build: serve refuses to run, with the reason', async (t) => {
+  const url = server.url(await server.createDatabase('newer')).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  const db = new pg.Client({ connectionString: url })
+  await db.connect()
+  await db.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
+  await db.query("INSERT INTO schema_migrations (version, name) VALUES (9999, 'from_the_future')")
+  await db.end()
+  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-newer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const r = spawnSync(process.execPath, ['dist/cli.js', 'serve'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir },
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  t.equal(r.status, 1, 'exits 1 (not retried: waiting cannot fix it)')
+  t.match(r.stderr, /schema is at version 9999.*newer alert-enricher.*refusing to start/)
+  t.notOk((r.stdout + r.stderr).includes(DB_PASSWORD))
 })
 
 t.test('alert-enricher migrate applies the migrations alone; without DATABASE_URL it says so', async (t) => {
