@@ -14,13 +14,15 @@ import { createDeliverySender } from './outbox/send.js'
 import { createIncidentMessages } from './notify/slack/incident-message.js'
 import { createRateLimiter, DEFAULT_RATE_LIMITS, type LimitFor } from './outbox/rate-limit.js'
 import { describeUrl } from './store/postgres/connection.js'
-import { createPostgresStore, type PostgresStore } from './store/postgres/store.js'
+import { openPostgresStore, type PostgresStore } from './store/postgres/store.js'
+import { startWithRetry } from './store/postgres/start-with-retry.js'
 import { createSqliteStore } from './store/sqlite/store.js'
 import type { Store, StoreFailure } from './store/types.js'
 
 // The composition root: settings → catalog → store → dispatcher → HTTP, and the process
 // lifecycle. Start-up order: the store (which locks the data directory), then the listener,
-// and only then the dispatcher and the catalog watch, so a start that fails sends nothing.
+// and only then the dispatcher and the catalog watch, so a start that fails sends nothing. On
+// PostgreSQL the listener comes first and the dispatcher waits for the database.
 // SIGTERM drains in-flight sends; SIGHUP reloads the catalog.
 
 // What a catalog reload swaps, as one object: a reader takes it once and sees one catalog
@@ -60,9 +62,10 @@ export async function serve (env: Env): Promise<void> {
     logger.error({ operation, err: error.message }, 'store operation failed')
   }
   // DATABASE_URL: PostgreSQL, shared by every replica; otherwise SQLite, owned by this process.
+  // Not connected yet: start() is retried below, once the HTTP probes answer.
   const shared: PostgresStore | null = settings.databaseUrl === undefined
     ? null
-    : await createPostgresStore({ url: settings.databaseUrl, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, {
+    : openPostgresStore({ url: settings.databaseUrl, idempotencyWindowMs: settings.idempotencyWindowSeconds * 1000 }, {
       now: () => Date.now(),
       onFailure,
       limitFor,
@@ -153,12 +156,12 @@ export async function serve (env: Env): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code
     throw new Error(`cannot listen on ${settings.host}:${settings.port}: ${code === 'EADDRINUSE' ? 'address already in use' : (err as Error).message}`)
   }
-  await dispatcher.start()
+  if (shared === null) await dispatcher.start()
   catalog.watch()
   const storeInfo = settings.databaseUrl === undefined ? { dataDir: settings.dataDir } : { database: describeUrl(settings.databaseUrl) }
   logger.info({ address, catalog: settings.catalogPath, entries: parsed.catalog.entries.length, ...storeInfo }, 'alert-enricher serving')
 
-  const shutdown = async (signal: string): Promise<void> => {
+  const shutdown = async (signal: string, exitCode = 0): Promise<void> => {
     if (closing) return
     closing = true
     logger.info({ signal }, 'shutting down: finishing in-flight sends, leaving the rest pending')
@@ -169,10 +172,33 @@ export async function serve (env: Env): Promise<void> {
     await app.close()
     await store.close()
     logger.flush()
-    process.exit(0)
+    process.exit(exitCode)
   }
   process.on('SIGTERM', () => { void shutdown('SIGTERM') })
   process.on('SIGINT', () => { void shutdown('SIGINT') })
+
+  // PostgreSQL: while the database cannot be reached, /-/ready and /webhook answer 503 naming
+  // it and /-/healthy stays 200 (an outage is no reason to restart); once it answers, the
+  // dispatcher starts and readiness turns 200 by itself.
+  if (shared !== null) {
+    startWithRetry(shared.start, {
+      stopped: () => closing,
+      onFailure: (error, attempt, retryInMs) => {
+        metrics.storeErrors.inc({ operation: 'connect' })
+        logger.error({ err: error.message, attempt, retryInMs }, 'cannot start on the database; retrying')
+      }
+    }).then(async (started) => {
+      if (!started || closing) return
+      await dispatcher.start()
+      logger.info(storeInfo, 'database connected; dispatching')
+    }).catch((err: unknown) => {
+      // A schema newer than this build (not transient): refusing to run.
+      const message = err instanceof Error ? err.message : String(err)
+      logger.fatal({ err: message }, 'cannot start on the database')
+      console.error(message)
+      void shutdown('database schema', 1)
+    })
+  }
 }
 
 // The catalog's destinations bound to their secrets (start and every reload, which is also

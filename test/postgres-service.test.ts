@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, dedupKeyFor, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
@@ -107,6 +108,71 @@ t.test('two replicas on one PostgreSQL: the database stopped and started under l
   const seen = [...output, ...notReady, ...metrics].join('\n')
   t.notOk(seen.includes(DB_PASSWORD), 'the DATABASE_URL password appears in no log, readiness body or metric')
   t.match(output.join('\n'), /store operation failed/, 'the outage was logged')
+})
+
+t.test('started while the database is down: probes answer at once, ready by itself once it is up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-down-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const catalogPath = writeCatalog(dir, catalogDocument(
+    { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } } },
+    [entry('pg-page', 'PgPage', 'P0', ['pagerduty'])]
+  ))
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+  // Created while the server runs; the service migrates it once it gets through.
+  const db = await server.createDatabase('down')
+  const databaseUrl = server.url(db).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  await server.pause()
+  t.teardown(async () => { await server.resume().catch(() => undefined) })
+
+  const service = await startServiceProcess({
+    CATALOG_PATH: catalogPath,
+    DATABASE_URL: databaseUrl,
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY
+  }, { waitForReady: false })
+  t.teardown(service.stop)
+
+  const ready = await fetch(`${service.url}/-/ready`)
+  const readyBody = await ready.text()
+  t.equal(ready.status, 503, '/-/ready answers 503 while the database is down')
+  t.match(readyBody, /database unavailable: .*(ECONNREFUSED|not connected yet)/, '/-/ready names the database as the cause')
+  t.equal((await fetch(`${service.url}/-/healthy`)).status, 200, 'alive: no restart loop for a database outage')
+  const payload = webhookPayload({ alertname: 'PgPage', group: 'after-outage', alerts: [{ instance: 'db-down' }] })
+  t.equal((await postWebhook(service.url, payload)).status, 503, '/webhook answers 503 (Alertmanager retries)')
+  // Failed attempts are retried, each logged and counted.
+  await waitUntil('two failed attempts logged', 10_000, async () => (service.output().match(/cannot start on the database; retrying/g) ?? []).length >= 2, service.output)
+  const metrics = await (await fetch(`${service.url}/metrics`)).text()
+  t.match(metrics, /^alert_enricher_store_errors_total\{operation="connect"\} [1-9]/m, 'store_errors_total{operation="connect"} moved')
+  t.notOk([service.output(), readyBody, metrics].join('\n').includes(DB_PASSWORD), 'no password in logs, readiness or metrics')
+
+  await server.resume()
+  await waitUntil('ready by itself once the database is up', 40_000, async () => (await fetch(`${service.url}/-/ready`)).status === 200, service.output)
+  const accepted = await postWebhook(service.url, payload)
+  t.equal(accepted.status, 200, 'the webhook Alertmanager retries is accepted')
+  await waitUntil('the page at PagerDuty', 10_000, async () =>
+    (pagerduty.accepted as Array<{ dedup_key: string }>).some((e) => e.dedup_key === dedupKeyFor(payload.groupKey)), service.output)
+  t.pass('the page reached PagerDuty')
+})
+
+t.test('a database migrated by a newer build: serve refuses to run, with the reason', async (t) => {
+  const url = server.url(await server.createDatabase('newer')).replace('postgres@', `postgres:${DB_PASSWORD}@`)
+  const db = new pg.Client({ connectionString: url })
+  await db.connect()
+  await db.query('CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())')
+  await db.query("INSERT INTO schema_migrations (version, name) VALUES (9999, 'from_the_future')")
+  await db.end()
+  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-newer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const r = spawnSync(process.execPath, ['dist/cli.js', 'serve'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir },
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  t.equal(r.status, 1, 'exits 1 (not retried: waiting cannot fix it)')
+  t.match(r.stderr, /schema is at version 9999.*newer alert-enricher.*refusing to start/)
+  t.notOk((r.stdout + r.stderr).includes(DB_PASSWORD))
 })
 
 t.test('alert-enricher migrate applies the migrations alone; without DATABASE_URL it says so', async (t) => {

@@ -376,14 +376,22 @@ t.test('the DATABASE_URL password reaches no log, error, metric or API output', 
   answers.push({ what: 'log', text: service.output() })
   t.match(service.output(), /store operation failed/, 'the outage was logged')
 
-  // A start against a database that is not there fails, naming the host, not the password.
+  // A start against a database that is not there serves its probes and retries, naming the
+  // host, not the password; `migrate` and a malformed URL fail.
+  const unreachable = `postgres://postgres:${DB_PASSWORD}@127.0.0.1:${await freePort()}/nowhere`
+  const waiting = await startServiceProcess({ ...env, DATABASE_URL: unreachable }, { waitForReady: false })
+  t.teardown(waiting.stop)
+  const notReady = await fetch(`${waiting.url}/-/ready`)
+  t.equal(notReady.status, 503)
+  answers.push({ what: 'readiness, unreachable database', text: await notReady.text() })
+  await waitUntil('a retried start logged', 10_000, async () => /cannot start on the database; retrying/.test(waiting.output()))
+  await waiting.stop()
+  answers.push({ what: 'serve, unreachable database', text: waiting.output() })
   const cli = (command: string, extra: Record<string, string>): string => {
     const r = spawnSync(process.execPath, ['dist/cli.js', command], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ...extra }, encoding: 'utf8', timeout: 30_000 })
     t.not(r.status, 0, `${command} with ${Object.keys(extra).join(', ')} fails`)
     return r.stdout + r.stderr
   }
-  const unreachable = `postgres://postgres:${DB_PASSWORD}@127.0.0.1:${await freePort()}/nowhere`
-  answers.push({ what: 'serve, unreachable database', text: cli('serve', { DATABASE_URL: unreachable }) })
   answers.push({ what: 'migrate, unreachable database', text: cli('migrate', { DATABASE_URL: unreachable }) })
   answers.push({ what: 'serve, malformed URL', text: cli('serve', { DATABASE_URL: `mysql://u:${DB_PASSWORD}@h/db` }) })
   for (const needle of [DB_PASSWORD, DECODED]) {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import pg from 'pg'
+import { createPool, inTransaction } from '../src/store/postgres/connection.js'
 import { loadMigrations, migrate } from '../src/store/postgres/migrate.js'
 import { createPostgresStore, type PostgresStore } from '../src/store/postgres/store.js'
 import type { StoreFailure } from '../src/store/types.js'
@@ -147,4 +148,34 @@ t.test('escalation timers across replicas: an unacknowledged P0 escalates once p
   const repeats = await fireAll()
   t.equal(repeats.length, 20, 'the repeat fires once per incident too')
   t.ok(repeats.every((f) => f.number === 2))
+})
+
+t.test('transactions: flush: false skips the WAL flush wait for that transaction only', async (t) => {
+  const pool = createPool({ url: server.url(await server.createDatabase('flush')), max: 1, onIdleError: (err) => { t.fail(err.message) } })
+  t.teardown(async () => { await pool.end() })
+  const setting = async (c: pg.PoolClient): Promise<string> => (await c.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s
+  t.equal(await inTransaction(pool, setting, { flush: false }), 'off', 'claims and outcome marks commit without waiting')
+  // One connection: the next transaction runs on the same session, which must be unchanged.
+  t.equal(await inTransaction(pool, setting), 'on', 'a webhook enqueue still waits for the flush')
+  t.equal((await pool.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s, 'on', 'nothing leaks into the pooled session')
+})
+
+t.test('a replica keeps working when a newer build migrates the table under it (rolling upgrade)', async (t) => {
+  const url = server.url(await server.createDatabase('rolling'))
+  const now = Date.now()
+  // One connection: the statements it prepared are the ones used after the change.
+  const old = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 1 }, { now: () => now })
+  t.teardown(async () => { await old.close() })
+  const claim = async (): Promise<number> => (await old.claim({ now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })).length
+  const enqueue = async (g: string): Promise<void> => { await old.enqueue({ groupKey: g, receivedAt: now, resolved: false, plan: () => [item(`k-${g}`)] }) }
+  await enqueue('before')
+  t.equal(await claim(), 1)
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  await admin.query('ALTER TABLE deliveries ADD COLUMN added_by_a_newer_build integer')
+  await admin.end()
+  await enqueue('after')
+  t.equal(await claim(), 1, 'its prepared claim still runs (no "cached plan must not change result type")')
+  const [d] = await old.list({ state: 'sending', limit: 1 })
+  t.equal(await old.markSent(d!, now), 'done')
 })

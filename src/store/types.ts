@@ -195,8 +195,9 @@ export const IncidentStats = Type.Object({
 export type IncidentStats = Static<typeof IncidentStats>
 
 // Every operation the store reports failures of: the `operation` label of
-// alert_enricher_store_errors_total.
-export const STORE_OPERATIONS = ['enqueue', 'claim', 'mark', 'replay', 'read', 'housekeeping', 'escalate', 'acknowledge'] as const
+// alert_enricher_store_errors_total. `connect`: a start on PostgreSQL that could not reach or
+// migrate the database (retried).
+export const STORE_OPERATIONS = ['connect', 'enqueue', 'claim', 'mark', 'replay', 'read', 'housekeeping', 'escalate', 'acknowledge'] as const
 export type StoreOperation = typeof STORE_OPERATIONS[number]
 
 export interface StoreFailure { operation: StoreOperation, error: Error }

@@ -90,11 +90,13 @@ export interface ServiceProcessOptions {
   dataDir?: string
   /** How much of stdout+stderr output() keeps (default 8000 characters: enough to explain a failure). */
   maxOutputChars?: number
+  /** false: return once it listens, without waiting for /-/ready (a start while its database is down). */
+  waitForReady?: boolean
 }
 
 /**
  * Spawns `node dist/cli.js serve` (PORT=0 and a temp DATA_DIR unless told), reads the port it
- * bound from its 'alert-enricher serving' log line, and waits for /-/ready.
+ * bound from its 'alert-enricher serving' log line, and waits for /-/ready (unless told not to).
  */
 export async function startServiceProcess (env: Record<string, string>, opts: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const logLevel = env.LOG_LEVEL ?? 'info'
@@ -120,7 +122,7 @@ export async function startServiceProcess (env: Record<string, string>, opts: Se
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000
   const port = await listeningPort('alert-enricher', child, output, readyTimeoutMs, servingPort).catch(async (err: unknown) => { await stop(); throw err })
   const url = `http://127.0.0.1:${port}`
-  await waitReady('alert-enricher', url, readyTimeoutMs, child, output, stop)
+  if (opts.waitForReady !== false) await waitReady('alert-enricher', url, readyTimeoutMs, child, output, stop)
   return { url, target: `127.0.0.1:${port}`, port, dataDir, pid: child.pid ?? 0, output, stop, kill }
 }
 

@@ -47,6 +47,15 @@ export function createRedactor (url: string): (message: string) => string {
   return (message) => sorted.reduce((m, s) => m.split(s).join('[redacted]'), message)
 }
 
+// A driver or socket error as one line. Node's connect to a name with several addresses
+// fails with an AggregateError whose own message is empty; its parts name the addresses.
+export function errorMessage (err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  if (err.message !== '') return err.message
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorMessage).join('; ')
+  return (err as NodeJS.ErrnoException).code ?? err.name
+}
+
 // "postgres://host:port/db" without user or password: what logs may show.
 export function describeUrl (url: string): string {
   try {
@@ -61,13 +70,16 @@ export function describeUrl (url: string): string {
 // listener: its connection dying mid-transaction would otherwise be an unhandled 'error'
 // event (a crash); the pending query rejects anyway. fn's own error is the one thrown; a
 // connection that cannot even roll back is dropped from the pool, not reused.
-export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+// `flush: false` commits without waiting for the WAL flush (synchronous_commit off, this
+// transaction only): for writes whose loss in a database crash only repeats work.
+export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, opts: { flush?: boolean } = {}): Promise<T> {
   const c = await pool.connect()
   let broken: Error | undefined
   const onError = (err: Error): void => { broken = err }
   c.on('error', onError)
   try {
-    await c.query('BEGIN')
+    // One round trip for both statements (the simple query protocol runs a list).
+    await c.query(opts.flush === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN')
     const value = await fn(c)
     await c.query('COMMIT')
     return value

@@ -7,10 +7,10 @@ import {
   type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
 } from '../types.js'
 import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
-import { createPool, createRedactor, inTransaction } from './connection.js'
+import { createPool, createRedactor, errorMessage, inTransaction } from './connection.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
-import { migrate } from './migrate.js'
+import { migrate, SchemaTooNewError } from './migrate.js'
 
 // The networked engine: several replicas share one PostgreSQL. Claims lock rows with
 // FOR UPDATE SKIP LOCKED (replicas never take the same row, nor wait for each other);
@@ -38,10 +38,18 @@ export interface PostgresStoreDeps {
 // replica's claims); onWork tells this process that some replica enqueued or replayed work.
 export interface PostgresStore extends Store {
   onWork: (listener: () => void) => void
+  // Connects, applies pending migrations and starts listening. Until it has succeeded every
+  // operation fails and unavailable() names the cause. Throws the (redacted) cause, a
+  // SchemaTooNewError as itself; may be called again after a failure.
+  start: () => Promise<void>
 }
 
 
 const ACTIVE = "state IN ('pending', 'sending')"
+// Named, not *: a prepared statement must keep its result columns when a later migration adds one.
+const DELIVERY_COLUMNS = ['id', 'destination', 'type', 'priority', 'idempotency_key', 'group_key', 'body', 'state', 'attempts',
+  'next_attempt_at', 'claimed_until', 'received_at', 'created_at', 'updated_at', 'last_error', 'last_reason', 'sent_at',
+  'deferred_until'].map((c) => `d.${c}`).join(', ')
 
 const SQL = {
   lockGroup: 'SELECT pg_advisory_xact_lock(hashtext($1))',
@@ -82,7 +90,7 @@ const SQL = {
     WHERE state = 'sending' AND claimed_until <= $1`,
   // Per destination and group, deliveries go out in order: a newer one waits while an older
   // one is unsettled (a retried trigger must never land after its resolve).
-  due: `SELECT * FROM deliveries AS d
+  due: `SELECT ${DELIVERY_COLUMNS} FROM deliveries AS d
     WHERE state = 'pending' AND next_attempt_at <= $1 AND destination <> ALL($2::text[])
       AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
         AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
@@ -131,25 +139,42 @@ const SQL = {
   pruneKeys: 'DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at <= $1 LIMIT 10000)'
 }
 
-// Opens the pool, applies pending migrations (under their advisory lock) and starts listening.
+// What every page runs (its enqueue, claim and outcome mark), as named statements: PostgreSQL
+// parses and plans each once per connection instead of at every call, and planning these
+// CTEs costs more than running them. None returns `*` (see DELIVERY_COLUMNS).
+const HOT = ['lockGroup', 'notified', 'enqueueItem', 'lapseClaims', 'due', 'refillBucket', 'takeTokens',
+  'markSending', 'markSent', 'markRetry', 'markDead'] as const
+const PREPARED = Object.fromEntries(HOT.map((k) => [k, { name: `alert_enricher_${k}`, text: SQL[k] }])) as Record<typeof HOT[number], { name: string, text: string }>
+
+// Opens the pool, applies pending migrations (under their advisory lock) and starts listening;
+// a failure closes it again and throws.
 export async function createPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStoreDeps): Promise<PostgresStore> {
+  const store = openPostgresStore(cfg, deps)
+  try {
+    await store.start()
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  return store
+}
+
+// The store before any connection: start() (retried by the caller) brings it up, so a
+// service can answer its HTTP probes while the database is still away.
+export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStoreDeps): PostgresStore {
   const redact = createRedactor(cfg.url)
   // A new Error carrying only the redacted message: driver errors hold more (the query, its
   // parameters, the connection) than may leave the engine.
-  const clean = (err: unknown): Error => new Error(redact(err instanceof Error ? err.message : String(err)))
+  const clean = (err: unknown): Error => new Error(redact(errorMessage(err)))
   let failure: string | null = null
+  // Set until start() has succeeded: why nothing can be stored yet.
+  let down: string | null = 'database unavailable: not connected yet'
   let closed = false
   const pool = createPool({
     url: cfg.url,
     max: cfg.poolSize ?? 10,
     onIdleError: (err) => { failure = `database connection lost: ${clean(err).message}` }
   })
-  try {
-    await migrate(pool)
-  } catch (err) {
-    await pool.end()
-    throw clean(err)
-  }
 
   const workListeners: Array<() => void> = []
   const listener: WorkListener = createWorkListener({
@@ -161,7 +186,23 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       deps.onListenerState?.(state, safe)
     }
   })
-  await listener.start()
+
+  async function start (): Promise<void> {
+    if (closed) throw new Error('store is closed')
+    if (down === null) return
+    try {
+      await migrate(pool)
+    } catch (err) {
+      // Not transient, and its message holds no secret: the caller must not retry it.
+      if (err instanceof SchemaTooNewError) throw err
+      const error = clean(err)
+      down = `database unavailable: ${error.message}`
+      throw error
+    }
+    await listener.start()
+    down = null
+    failure = null
+  }
 
   function fail (operation: StoreOperation, err: unknown): Error {
     const error = clean(err)
@@ -172,6 +213,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
 
   async function run<T> (operation: StoreOperation | 'read', fn: () => Promise<T>): Promise<T> {
     if (closed) throw fail(operation, new Error('store is closed'))
+    if (down !== null) throw fail(operation, new Error(down))
     try {
       const value = await fn()
       // A write that went through proves the database reachable and writable again.
@@ -183,15 +225,20 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
   }
 
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
+  // Claims and outcome marks commit without waiting for the WAL flush: a database crash may
+  // lose the last of them, and then a claim is claimable again and an unrecorded 'sent' is
+  // sent again (at-least-once, as the outbox promises anyway). What answers a webhook 2xx
+  // (enqueue), replays, escalations and acknowledgements keep the flush.
+  const quick = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn, { flush: false })
 
   const ref = toRef
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
   async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
     const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
-    await c.query(SQL.lockGroup, [req.groupKey])
+    await c.query(PREPARED.lockGroup, [req.groupKey])
     const open = req.incident === undefined ? undefined : await incidents.lockOpen(c, req.incident.receiver, req.groupKey)
-    const notified = (await c.query<RefRow>(SQL.notified, [req.groupKey])).rows
+    const notified = (await c.query<RefRow>(PREPARED.notified, [req.groupKey])).rows
       .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
     // Held notifications of a group that resolved are never sent, nor is the resolve to a
     // destination that heard nothing else of it.
@@ -206,7 +253,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
       const state = item.skip === true || held ? 'skipped' : 'pending'
       const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
       const lastReason = held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
-      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(SQL.enqueueItem, [
+      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(PREPARED.enqueueItem, [
         item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
         req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, lastReason,
         deferred ? item.notBefore : now, deferred ? item.notBefore : null])
@@ -243,9 +290,9 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     for (const destination of [...wanted.keys()].sort()) {
       const limit = deps.limitFor(destination, rows.find((r) => r.destination === destination)!.type)
       if (limit === null) { granted.set(destination, Infinity); continue }
-      const { rows: bucket } = await c.query<{ tokens: number }>(SQL.refillBucket, [destination, limit.perSecond, limit.burst, now])
+      const { rows: bucket } = await c.query<{ tokens: number }>(PREPARED.refillBucket, [destination, limit.perSecond, limit.burst, now])
       const n = Math.min(wanted.get(destination)!, Math.floor(bucket[0]!.tokens))
-      if (n > 0) await c.query(SQL.takeTokens, [destination, n])
+      if (n > 0) await c.query(PREPARED.takeTokens, [destination, n])
       granted.set(destination, n)
     }
     return rows.filter((r) => {
@@ -257,6 +304,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
 
   return {
     onWork: (fn) => { workListeners.push(fn) },
+    start,
     async enqueue (req) {
       const result = await run('enqueue', async () => await tx(async (c) => await enqueue(c, req, deps.now())))
       req.onCommitted?.()
@@ -265,28 +313,28 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
       if (limit <= 0) return []
       return await run('claim', async () => {
-        await pool.query(SQL.lapseClaims, [now])
-        return await tx(async (c) => {
-          const { rows } = await c.query<DeliveryRow>(SQL.due, [now, excludeDestinations, limit])
+        await pool.query(PREPARED.lapseClaims, [now])
+        return await quick(async (c) => {
+          const { rows } = await c.query<DeliveryRow>(PREPARED.due, [now, excludeDestinations, limit])
           const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
-          if (admitted.length > 0) await c.query(SQL.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
+          if (admitted.length > 0) await c.query(PREPARED.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
           return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
         })
       })
     },
     async markSent (d, sentAt) {
-      return await run('mark', async () => marked((await pool.query(SQL.markSent, [d.id, d.attempts, sentAt, deps.now()])).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markSent, [d.id, d.attempts, sentAt, deps.now()]))).rowCount))
     },
     async markRetry (d, nextAttemptAt, reason, error) {
       return await run('mark', async () => {
-        const { rows } = await pool.query<{ newer: number | null }>(SQL.markRetry,
-          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey])
+        const { rows } = await quick(async (c) => await c.query<{ newer: number | null }>(PREPARED.markRetry,
+          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey]))
         if (rows.length === 0) return 'lost_claim'
         return rows[0]!.newer === null ? 'done' : 'superseded'
       })
     },
     async markDead (d, reason, error) {
-      return await run('mark', async () => marked((await pool.query(SQL.markDead, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
+      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markDead, [d.id, d.attempts, reason, error, deps.now()]))).rowCount))
     },
     async markSkipped (d, reason, error) {
       return await run('mark', async () => marked((await pool.query(SQL.markSkipped, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
@@ -374,7 +422,7 @@ export async function createPostgresStore (cfg: PostgresStoreConfig, deps: Postg
     async saveSlackMessage (m) {
       await run('mark', async () => { await incidents.saveSlackMessage(pool, m) })
     },
-    unavailable: () => closed ? 'store is closed' : failure,
+    unavailable: () => closed ? 'store is closed' : down ?? failure,
     // The database owns durability; nothing this process sees needs a restart to clear.
     fatal: () => null,
     async close () {
