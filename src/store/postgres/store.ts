@@ -225,10 +225,9 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
   }
 
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
-  // Claims and outcome marks commit without waiting for the WAL flush: a database crash may
-  // lose the last of them, and then a claim is claimable again and an unrecorded 'sent' is
-  // sent again (at-least-once, as the outbox promises anyway). What answers a webhook 2xx
-  // (enqueue), replays, escalations and acknowledgements keep the flush.
+  // Claims commit without waiting for the WAL flush: a database crash may lose the last of
+  // them, and a lost claim is claimable again (at-least-once, as the outbox promises anyway).
+  // Everything else keeps the flush; an outcome mark is one statement, after the send.
   const quick = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn, { flush: false })
 
   const ref = toRef
@@ -323,18 +322,18 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
       })
     },
     async markSent (d, sentAt) {
-      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markSent, [d.id, d.attempts, sentAt, deps.now()]))).rowCount))
+      return await run('mark', async () => marked((await pool.query(PREPARED.markSent, [d.id, d.attempts, sentAt, deps.now()])).rowCount))
     },
     async markRetry (d, nextAttemptAt, reason, error) {
       return await run('mark', async () => {
-        const { rows } = await quick(async (c) => await c.query<{ newer: number | null }>(PREPARED.markRetry,
-          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey]))
+        const { rows } = await pool.query<{ newer: number | null }>(PREPARED.markRetry,
+          [d.id, d.attempts, nextAttemptAt, reason, error, deps.now(), d.destination, d.groupKey])
         if (rows.length === 0) return 'lost_claim'
         return rows[0]!.newer === null ? 'done' : 'superseded'
       })
     },
     async markDead (d, reason, error) {
-      return await run('mark', async () => marked((await quick(async (c) => await c.query(PREPARED.markDead, [d.id, d.attempts, reason, error, deps.now()]))).rowCount))
+      return await run('mark', async () => marked((await pool.query(PREPARED.markDead, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
     },
     async markSkipped (d, reason, error) {
       return await run('mark', async () => marked((await pool.query(SQL.markSkipped, [d.id, d.attempts, reason, error, deps.now()])).rowCount))
