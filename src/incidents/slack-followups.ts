@@ -29,6 +29,12 @@ export function slackRefreshBody (latest: { body: string, receivedAt: number }):
   return JSON.stringify({ ...queued, refresh: { receivedAt } })
 }
 
+// Idempotency keys of the follow-ups, one per incident, change and destination: a retried
+// acknowledgement or a re-fired timer queues neither twice (the same on both engines).
+export function slackFollowUpKeys (incidentGroup: string, kind: string, destination: string): { update: string, reply: string } {
+  return { update: `${incidentGroup}:slack-update:${kind}:${destination}`, reply: `${incidentGroup}:slack-reply:${kind}:${destination}` }
+}
+
 // The thread reply: rendered when queued (it says what happened then), sent to the message's
 // thread at send time; skipped when the destination has no message of the incident yet.
 export const SlackReplyBody = Type.Object({

@@ -12,7 +12,7 @@ import {
   type IncidentChange, type IncidentIntake, type IncidentStats, type SaveSlackMessage, type SlackMessage
 } from '../types.js'
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
-import { acknowledgementReply, escalationReply, replyBody, slackRefreshBody } from '../../incidents/slack-followups.js'
+import { acknowledgementReply, escalationReply, replyBody, slackFollowUpKeys, slackRefreshBody } from '../../incidents/slack-followups.js'
 import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 
 // The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts: one
@@ -251,9 +251,10 @@ async function slackFollowUps (c: Db, r: IncidentRow, isSlackApp: ((d: string) =
     if (refresh === undefined) continue
     followed.add(destination)
     const own = incidentGroupKey(r.id)
-    await c.query(SQL.insertKeyed, [destination, 'slack', r.priority, `${own}:slack-update:${reply.kind}:${destination}`, r.group_key, refresh,
+    const keys = slackFollowUpKeys(own, reply.kind, destination)
+    await c.query(SQL.insertKeyed, [destination, 'slack', r.priority, keys.update, r.group_key, refresh,
       now, now, expiresAt, 'pending', null])
-    const { rows } = await c.query<{ id: number }>(SQL.insertKeyed, [destination, 'slack', r.priority, `${own}:slack-reply:${reply.kind}:${destination}`, own,
+    const { rows } = await c.query<{ id: number }>(SQL.insertKeyed, [destination, 'slack', r.priority, keys.reply, own,
       replyBody(r.id, reply.text, reply.broadcast), now, now, expiresAt, 'pending', null])
     if (rows[0] !== undefined) out.push({ id: rows[0].id, destination, type: 'slack', priority: priorityFromRank(r.priority), state: 'pending' })
   }

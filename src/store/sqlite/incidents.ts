@@ -12,7 +12,7 @@ import {
   type IncidentChange, type IncidentIntake, type IncidentStats, type SaveSlackMessage, type SlackMessage
 } from '../types.js'
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
-import { acknowledgementReply, escalationReply, replyBody, slackRefreshBody } from '../../incidents/slack-followups.js'
+import { acknowledgementReply, escalationReply, replyBody, slackFollowUpKeys, slackRefreshBody } from '../../incidents/slack-followups.js'
 import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 
 // The incident half of the SQLite engine: statements and the steps that run inside the
@@ -237,11 +237,10 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
       followed.add(destination)
       const own = incidentGroupKey(r.id)
       const base = { destination, type: 'slack' as const, priority: r.priority, state: 'pending' as const, now, receivedAt: now, lastReason: null }
-      const updateKey = `${own}:slack-update:${reply.kind}:${destination}`
-      if (deps.takeKey(updateKey, expiresAt, now)) deps.insertDelivery({ ...base, idempotencyKey: updateKey, groupKey: r.group_key, body: refresh })
-      const replyKey = `${own}:slack-reply:${reply.kind}:${destination}`
-      if (!deps.takeKey(replyKey, expiresAt, now)) continue
-      const id = deps.insertDelivery({ ...base, idempotencyKey: replyKey, groupKey: own, body: replyBody(r.id, reply.text, reply.broadcast) })
+      const keys = slackFollowUpKeys(own, reply.kind, destination)
+      if (deps.takeKey(keys.update, expiresAt, now)) deps.insertDelivery({ ...base, idempotencyKey: keys.update, groupKey: r.group_key, body: refresh })
+      if (!deps.takeKey(keys.reply, expiresAt, now)) continue
+      const id = deps.insertDelivery({ ...base, idempotencyKey: keys.reply, groupKey: own, body: replyBody(r.id, reply.text, reply.broadcast) })
       out.push({ id, destination, type: 'slack', priority: priorityFromRank(r.priority), state: 'pending' })
     }
     return followed
