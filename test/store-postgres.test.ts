@@ -3,7 +3,7 @@ import pg from 'pg'
 import { createPool, inTransaction } from '../src/store/postgres/connection.js'
 import { loadMigrations, migrate } from '../src/store/postgres/migrate.js'
 import { createPostgresStore, type PostgresStore } from '../src/store/postgres/store.js'
-import type { StoreFailure } from '../src/store/types.js'
+import type { IncidentChange, StoreFailure } from '../src/store/types.js'
 import { startPostgres } from './helpers/postgres.js'
 import { item, storeConformance, type StoreFactory } from './store-conformance.js'
 
@@ -178,4 +178,56 @@ t.test('a replica keeps working when a newer build migrates the table under it (
   t.equal(await claim(), 1, 'its prepared claim still runs (no "cached plan must not change result type")')
   const [d] = await old.list({ state: 'sending', limit: 1 })
   t.equal(await old.markSent(d!, now), 'done')
+})
+
+t.test('group commit: concurrent webhooks share one transaction, each gets its own result', async (t) => {
+  const url = server.url(await server.createDatabase('batch'))
+  const batches: number[] = []
+  const now = Date.now()
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onEnqueueBatch: (n) => { batches.push(n) } })
+  t.teardown(async () => { await store.close() })
+  const open = (g: number): IncidentChange => ({
+    kind: 'open', dedupKey: `dk-${g}`, title: `t${g}`, priority: 'P1', respondBy: now + 60_000, alertname: 'A', team: 'platform',
+    escalation: { escalateTo: [], repeatEveryMs: null }
+  })
+  const results = await Promise.all(Array.from({ length: 20 }, async (_, g) => await store.enqueue({
+    groupKey: `g${g}`, receivedAt: now, resolved: false,
+    plan: () => [item(`k${g}-pd`), item(`k${g}-slack`, { destination: 'slack-alerts', type: 'slack' })],
+    incident: { receiver: 'team', decide: () => open(g) }
+  })))
+  t.equal(batches.reduce((a, b) => a + b, 0), 20, 'every webhook stored once')
+  t.ok(batches.length < 20, `fewer transactions than webhooks (${batches.join(', ')})`)
+  t.ok(batches.some((n) => n > 1), 'some transaction stored several')
+  for (const [g, r] of results.entries()) {
+    const rows = await Promise.all(r.inserted.map(async (d) => await store.get(d.id)))
+    t.same(rows.map((d) => [d?.groupKey, d?.idempotencyKey]), [[`g${g}`, `k${g}-pd`], [`g${g}`, `k${g}-slack`]], `webhook ${g}: its own rows`)
+    const incident = await store.getIncident(r.incident!.id)
+    t.match(incident, { groupKey: `g${g}`, dedupKey: `dk-${g}`, state: 'triggered' }, `webhook ${g}: its own incident`)
+  }
+  t.equal(new Set(results.map((r) => r.incident!.id)).size, 20, 'twenty incidents')
+})
+
+t.test('group commit: a group\'s second webhook plans from what its first stored; one that fails fails alone', async (t) => {
+  const url = server.url(await server.createDatabase('batch2'))
+  const batches: number[] = []
+  const now = Date.now()
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onEnqueueBatch: (n) => { batches.push(n) } })
+  t.teardown(async () => { await store.close() })
+  const seen: string[][] = []
+  const [first, second, broken, other] = await Promise.allSettled([
+    store.enqueue({ groupKey: 'same', receivedAt: now, resolved: false, plan: () => [item('a')] }),
+    store.enqueue({ groupKey: 'same', receivedAt: now, resolved: false, plan: (notified) => { seen.push(notified.map((n) => n.destination)); return [item('b')] } }),
+    // Violates NOT NULL in the shared statement: its batch fails, then each webhook runs alone.
+    store.enqueue({ groupKey: 'broken', receivedAt: now, resolved: false, plan: () => [item('c', { destination: null as unknown as string })] }),
+    store.enqueue({ groupKey: 'other', receivedAt: now, resolved: false, plan: () => [item('d')] })
+  ])
+  t.equal(first.status, 'fulfilled')
+  t.equal(second.status, 'fulfilled')
+  t.same(seen.at(-1), ['pagerduty'], 'the second saw the destination the first notified')
+  t.equal(broken.status, 'rejected', 'the broken webhook is refused')
+  t.equal(other.status, 'fulfilled', 'its batch-mate is stored')
+  const keys = (await store.list({ limit: 10 })).map((d) => d.idempotencyKey).sort()
+  t.same(keys, ['a', 'b', 'd'])
+  const superseded = second.status === 'fulfilled' ? second.value.superseded : []
+  t.equal(superseded.length, 1, 'the second superseded the first (same destination and group)')
 })

@@ -1,6 +1,5 @@
 import type pg from 'pg'
-import { MAX_ESCALATION_REPEATS, priorityRank, PRIORITIES } from '../../config/catalog-schema.js'
-import type { DestinationType } from '../../enrich/types.js'
+import { MAX_ESCALATION_REPEATS, PRIORITIES } from '../../config/catalog-schema.js'
 import { sha256Hex } from '../../sha256.js'
 import type {
   AcknowledgementRequest, AcknowledgementResult, EscalationTarget, Incident, IncidentEvent, IncidentEventKind,
@@ -8,24 +7,23 @@ import type {
 } from '../../incidents/types.js'
 import {
   priorityFromRank,
-  type AcknowledgeOptions, type DeliveryRef, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
-  type IncidentChange, type IncidentIntake, type IncidentStats, type SaveSlackMessage, type SlackMessage
+  type AcknowledgeOptions, type FiredEscalation, type FireEscalationsRequest, type FireEscalationsResult,
+  type IncidentStats, type SaveSlackMessage, type SlackMessage
 } from '../types.js'
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
 import { acknowledgementReply, escalationReply, replyBody, slackFollowUpKeys, slackRefreshBody } from '../../incidents/slack-followups.js'
 import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 
-// The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts: one
+// The incident half of the PostgreSQL engine, mirroring src/store/sqlite/incidents.ts (what a
+// webhook does to its incident is written with the batch, in enqueue.ts): one
 // statement per step, each run on the client of the store's transaction (or the pool for
 // reads). Due escalation timers are claimed with FOR UPDATE SKIP LOCKED, so replicas never
 // fire the same one; the escalation's idempotency key is a second guard.
 
 type Db = pg.Pool | pg.PoolClient
 
-interface RefRow { id: number, destination: string, type: DestinationType, priority: number }
 
 const SQL = {
-  open: "SELECT * FROM incidents WHERE receiver = $1 AND group_key = $2 AND state <> 'resolved' FOR UPDATE",
   byId: 'SELECT * FROM incidents WHERE id = $1',
   byIdLocked: 'SELECT * FROM incidents WHERE id = $1 FOR UPDATE',
   byDedupKeyLocked: 'SELECT * FROM incidents WHERE dedup_key = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE',
@@ -33,16 +31,8 @@ const SQL = {
   // The group's latest queued webhook to a destination told of it: what an escalation renders.
   lastBody: `SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.group_key = n.group_key AND d.destination = n.destination
     WHERE n.group_key = $1 ORDER BY d.id DESC LIMIT 1`,
-  insert: `INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
-      triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, 'triggered', $8, $8, $9, $10, $11, $12, $9, $8) RETURNING id`,
   // The clock re-runs from the raise only if that is sooner; an armed timer moves with it.
   // $1 id, $2 priority, $3 respondBy, $4 alertname, $5 team, $6 escalateTo, $7 repeatEveryMs, $8 now, $9 repeats
-  raise: `UPDATE incidents SET priority = $2, respond_by = LEAST(respond_by, $3), alertname = $4, team = $5,
-      escalate_to = $6, repeat_every_ms = $7, updated_at = $8,
-      next_escalation_at = CASE WHEN state = 'triggered' THEN LEAST(COALESCE(next_escalation_at, $3), $3) END,
-      repeats_left = CASE WHEN state = 'triggered' THEN $9 ELSE repeats_left END
-    WHERE id = $1`,
   resolve: `UPDATE incidents SET state = 'resolved', resolved_at = $2, next_escalation_at = NULL, updated_at = $2
     WHERE id = $1 AND state <> 'resolved'`,
   acknowledge: `UPDATE incidents SET state = 'acknowledged', acknowledged_by = $2, acknowledged_via = $3,
@@ -79,10 +69,6 @@ const SQL = {
       last_update_at = EXCLUDED.last_update_at`,
   pruneSlackMessages: `DELETE FROM slack_messages WHERE incident_id IN (SELECT id FROM incidents
     WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`,
-  skipDeferred: `UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
-      last_error = 'the group resolved while this notification waited for business hours', updated_at = $2
-    WHERE group_key = $1 AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > $2
-    RETURNING id, destination, type, priority`,
   takeKey: `INSERT INTO idempotency_keys (key, expires_at) VALUES ($1, $2)
     ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $3 RETURNING key`,
   // One incident delivery: takes its idempotency key and, if taken, inserts the row.
@@ -107,61 +93,12 @@ const SQL = {
     WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`
 }
 
-const refOf = (r: RefRow): DeliveryRef => ({ id: r.id, destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) })
-
 async function one (db: Db, sql: string, args: unknown[]): Promise<IncidentRow | undefined> {
   return (await db.query<IncidentRow>(sql, args)).rows[0]
 }
 
 async function event (c: Db, id: number, at: number, kind: IncidentEventKind, detail: string): Promise<void> {
   await c.query(SQL.event, [id, at, kind, detail])
-}
-
-export async function skipDeferred (c: Db, groupKey: string, now: number): Promise<DeliveryRef[]> {
-  return (await c.query<RefRow>(SQL.skipDeferred, [groupKey, now])).rows.map(refOf)
-}
-
-export type OpenIncident = IncidentRow | undefined
-
-// First in enqueue, before the group's notified destinations are read: locks the group's open
-// incident, so an escalation firing for it (which adds its destinations to the group's notified
-// ones) commits before this plans, or waits for another round (SKIP LOCKED).
-export async function lockOpen (c: Db, receiver: string, groupKey: string): Promise<OpenIncident> {
-  return await one(c, SQL.open, [receiver, groupKey])
-}
-
-// Inside enqueue: what the webhook does to its group's incident (`open` from lockOpen); `held`
-// are the notifications it held for business hours (on the timeline as `deferred`).
-export async function onWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number, open: OpenIncident,
-  held: ReadonlyArray<{ destination: string, until: number }>): Promise<{ id: number, change: IncidentChange['kind'] } | undefined> {
-  const result = await applyWebhook(c, groupKey, intake, now, open)
-  const id = result?.id ?? open?.id
-  if (id !== undefined && result?.change !== 'resolve') {
-    for (const h of held) await event(c, id, now, 'deferred', `held for business hours: ${h.destination} at ${utc(h.until)}`)
-  }
-  return result
-}
-
-async function applyWebhook (c: Db, groupKey: string, intake: IncidentIntake, now: number, open: IncidentRow | undefined): Promise<{ id: number, change: IncidentChange['kind'] } | undefined> {
-  const change = intake.decide(open === undefined ? null : toIncident(open))
-  if (change === null) return undefined
-  if (change.kind === 'open') {
-    const { rows } = await c.query<{ id: number }>(SQL.insert, [intake.receiver, groupKey, change.dedupKey, change.alertname, change.team,
-      change.title, priorityRank(change.priority), now, change.respondBy, MAX_ESCALATION_REPEATS,
-      JSON.stringify(change.escalation.escalateTo), change.escalation.repeatEveryMs])
-    // Its 'opened' timeline event is the row itself (see get).
-    return { id: rows[0]!.id, change: 'open' }
-  }
-  if (open === undefined) return undefined
-  if (change.kind === 'raise') {
-    await c.query(SQL.raise, [open.id, priorityRank(change.priority), change.respondBy, change.alertname, change.team,
-      JSON.stringify(change.escalation.escalateTo), change.escalation.repeatEveryMs, now, MAX_ESCALATION_REPEATS])
-    await event(c, open.id, now, 'priority_raised', `priority raised from ${priorityFromRank(open.priority)} to ${change.priority}; respond by ${utc(Math.min(open.respond_by, change.respondBy))}`)
-    return { id: open.id, change: 'raise' }
-  }
-  await c.query(SQL.resolve, [open.id, now])
-  await event(c, open.id, now, 'resolved', 'resolved (Alertmanager)')
-  return { id: open.id, change: 'resolve' }
 }
 
 // Read-only: the earliest armed timer (an idle poll writes nothing).

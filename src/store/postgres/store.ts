@@ -1,22 +1,20 @@
 import type pg from 'pg'
-import { PRIORITIES, priorityRank } from '../../config/catalog-schema.js'
+import { PRIORITIES } from '../../config/catalog-schema.js'
 import type { LimitFor } from '../../outbox/rate-limit.js'
-import {
-  priorityFromRank,
-  type EnqueueRequest, type EnqueueResult, type MarkResult,
-  type NotifiedDestination, type OutboxStats, type Store, type StoreFailure, type StoreOperation
-} from '../types.js'
-import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
+import type { MarkResult, OutboxStats, Store, StoreFailure, StoreOperation } from '../types.js'
+import { toDelivery, type DeliveryRow } from '../delivery-row.js'
 import { createPool, createRedactor, errorMessage, inTransaction } from './connection.js'
+import { createBatchedEnqueue } from './enqueue.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
 import { migrate, SchemaTooNewError } from './migrate.js'
 
 // The networked engine: several replicas share one PostgreSQL. Claims lock rows with
 // FOR UPDATE SKIP LOCKED (replicas never take the same row, nor wait for each other);
-// a claim carries a lease (claimed_until), so a dead replica's work returns. An enqueue is
-// one transaction under an advisory lock on its group, so two replicas never plan one group
-// from the same stale set of notified destinations. Committed work is announced with NOTIFY.
+// a claim carries a lease (claimed_until), so a dead replica's work returns. Enqueues are
+// group-committed (enqueue.ts) under advisory locks on their groups, so two replicas never plan
+// one group from the same stale set of notified destinations. Committed work is announced
+// with NOTIFY.
 
 export interface PostgresStoreConfig {
   url: string
@@ -32,6 +30,8 @@ export interface PostgresStoreDeps {
   // Each destination's rate limit, applied across all replicas with token buckets in the
   // database (the caller's own admit() then only holds a destination after a 429).
   limitFor?: LimitFor
+  // Observes each enqueue transaction and how many webhooks it stored (tests).
+  onEnqueueBatch?: (size: number) => void
 }
 
 // Several processes share this store: releaseClaims is never used (leases return a dead
@@ -52,39 +52,6 @@ const DELIVERY_COLUMNS = ['id', 'destination', 'type', 'priority', 'idempotency_
   'deferred_until'].map((c) => `d.${c}`).join(', ')
 
 const SQL = {
-  lockGroup: 'SELECT pg_advisory_xact_lock(hashtext($1))',
-  notified: 'SELECT destination, type, priority FROM group_notified WHERE group_key = $1 ORDER BY destination',
-  // One notification, in one statement: take its idempotency key (unless an unexpired row
-  // holds it; ON CONFLICT, so concurrent peers wait on the key); if taken, insert the delivery;
-  // if pending, skip the older pending ones of its destination and group, remember a firing
-  // destination, and NOTIFY the replicas (delivered when the transaction commits).
-  // $1 destination, $2 type, $3 priority rank, $4 key, $5 group, $6 body, $7 now,
-  // $8 received_at, $9 key expiry, $10 status, $11 state, $12 last_reason, $13 next_attempt_at,
-  // $14 deferred_until (held for business hours: not yet told, so not remembered).
-  enqueueItem: `WITH k AS (
-      INSERT INTO idempotency_keys (key, expires_at) VALUES ($4, $9)
-      ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= $7
-      RETURNING key),
-    ins AS (
-      INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state,
-        next_attempt_at, received_at, created_at, updated_at, last_reason, deferred_until)
-      SELECT $1, $2, $3::smallint, $4, $5, $6, $11::text, $13::bigint, $8::bigint, $7::bigint, $7::bigint, $12::text, $14::bigint FROM k
-      RETURNING id),
-    sup AS (
-      UPDATE deliveries SET state = 'skipped', last_reason = 'superseded',
-        last_error = 'superseded by delivery ' || (SELECT id FROM ins), updated_at = $7
-      WHERE $11::text = 'pending' AND destination = $1 AND group_key = $5 AND state = 'pending' AND id < (SELECT id FROM ins)
-      RETURNING id, destination, type, priority),
-    rem AS (
-      INSERT INTO group_notified (group_key, destination, type, priority, updated_at)
-      SELECT $5, $1, $2, $3::smallint, $7::bigint FROM ins WHERE $10::text = 'firing' AND $11::text = 'pending' AND $14::bigint IS NULL
-      ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
-        priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at
-      RETURNING 1),
-    note AS (SELECT pg_notify('${WORK_CHANNEL}', '') FROM ins WHERE $11::text = 'pending')
-    SELECT (SELECT id FROM ins) AS id, (SELECT count(*) FROM rem) + (SELECT count(*) FROM note) AS side_effects,
-      COALESCE((SELECT json_agg(json_build_object('id', id, 'destination', destination, 'type', type, 'priority', priority) ORDER BY id) FROM sup), '[]') AS superseded`,
-  forget: 'DELETE FROM group_notified WHERE group_key = $1',
   notify: `SELECT pg_notify('${WORK_CHANNEL}', '')`,
   lapseClaims: `UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1
     WHERE state = 'sending' AND claimed_until <= $1`,
@@ -142,7 +109,7 @@ const SQL = {
 // What every page runs (its enqueue, claim and outcome mark), as named statements: PostgreSQL
 // parses and plans each once per connection instead of at every call, and planning these
 // CTEs costs more than running them. None returns `*` (see DELIVERY_COLUMNS).
-const HOT = ['lockGroup', 'notified', 'enqueueItem', 'lapseClaims', 'due', 'refillBucket', 'takeTokens',
+const HOT = ['lapseClaims', 'due', 'refillBucket', 'takeTokens',
   'markSending', 'markSent', 'markRetry', 'markDead'] as const
 const PREPARED = Object.fromEntries(HOT.map((k) => [k, { name: `alert_enricher_${k}`, text: SQL[k] }])) as Record<typeof HOT[number], { name: string, text: string }>
 
@@ -230,53 +197,9 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
   // Everything else keeps the flush; an outcome mark is one statement, after the send.
   const quick = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn, { flush: false })
 
-  const ref = toRef
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
-  async function enqueue (c: pg.PoolClient, req: EnqueueRequest, now: number): Promise<EnqueueResult> {
-    const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
-    await c.query(PREPARED.lockGroup, [req.groupKey])
-    const open = req.incident === undefined ? undefined : await incidents.lockOpen(c, req.incident.receiver, req.groupKey)
-    const notified = (await c.query<RefRow>(PREPARED.notified, [req.groupKey])).rows
-      .map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
-    // Held notifications of a group that resolved are never sent, nor is the resolve to a
-    // destination that heard nothing else of it.
-    const heldBack = new Set<string>()
-    const deferredItems: Array<{ destination: string, until: number }> = []
-    if (req.resolved) {
-      result.resolvedWhileDeferred = await incidents.skipDeferred(c, req.groupKey, now)
-      for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
-    }
-    for (const item of req.plan(notified)) {
-      const held = item.status === 'resolved' && heldBack.has(item.destination)
-      const state = item.skip === true || held ? 'skipped' : 'pending'
-      const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
-      const lastReason = held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
-      const { rows } = await c.query<{ id: number | null, superseded: RefRow[] }>(PREPARED.enqueueItem, [
-        item.destination, item.type, priorityRank(item.priority), item.idempotencyKey, req.groupKey, item.body, now,
-        req.receivedAt, now + cfg.idempotencyWindowMs, item.status, state, lastReason,
-        deferred ? item.notBefore : now, deferred ? item.notBefore : null])
-      const row = rows[0]!
-      if (row.id === null) {
-        result.duplicates.push(item.idempotencyKey)
-        continue
-      }
-      const inserted = { id: row.id, destination: item.destination, type: item.type, priority: item.priority }
-      if (held) {
-        result.resolvedWhileDeferred.push(inserted)
-        continue
-      }
-      result.inserted.push({ ...inserted, state })
-      for (const old of row.superseded) result.superseded.push(ref(old))
-      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
-    }
-    if (req.resolved) await c.query(SQL.forget, [req.groupKey])
-    if (req.incident !== undefined) {
-      const incident = await incidents.onWebhook(c, req.groupKey, req.incident, now, open, deferredItems)
-      if (incident !== undefined) result.incident = incident
-    }
-    return result
-  }
+  const batched = createBatchedEnqueue({ transaction: tx, now: deps.now, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
@@ -305,7 +228,7 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     onWork: (fn) => { workListeners.push(fn) },
     start,
     async enqueue (req) {
-      const result = await run('enqueue', async () => await tx(async (c) => await enqueue(c, req, deps.now())))
+      const result = await run('enqueue', async () => await batched.enqueue(req))
       req.onCommitted?.()
       return result
     },
