@@ -18,10 +18,10 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(l.h) FROM (SELECT DISTINCT hashtext(g) AS h FROM unnest(groups) AS g ORDER BY 1) AS l;
 
-  SELECT json_agg(o) INTO open_incidents FROM (
-    SELECT i.* FROM incidents AS i JOIN unnest(groups, receivers) AS g(group_key, receiver)
-      ON i.receiver = g.receiver AND i.group_key = g.group_key
-    WHERE i.state <> 'resolved' ORDER BY i.id FOR UPDATE OF i) AS o;
+  -- One index probe per group (a join could be planned as a scan of every incident).
+  SELECT json_agg(o ORDER BY o.id) INTO open_incidents FROM unnest(groups, receivers) AS g(group_key, receiver)
+    CROSS JOIN LATERAL (SELECT * FROM incidents AS i WHERE i.receiver = g.receiver AND i.group_key = g.group_key
+      AND i.state <> 'resolved' FOR UPDATE) AS o;
 
   WITH s AS (
     UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',

@@ -72,14 +72,22 @@ export function describeUrl (url: string): string {
 // connection that cannot even roll back is dropped from the pool, not reused.
 // `flush: false` commits without waiting for the WAL flush (synchronous_commit off, this
 // transaction only): for writes whose loss in a database crash only repeats work.
-export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, opts: { flush?: boolean } = {}): Promise<T> {
+export interface TransactionOptions {
+  flush?: boolean
+  // Plans each statement for its parameters and the tables as they are now, instead of reusing
+  // a generic plan made when they were small or empty (a plan that walks every pending row).
+  customPlans?: boolean
+}
+
+export async function inTransaction<T> (pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
   const c = await pool.connect()
   let broken: Error | undefined
   const onError = (err: Error): void => { broken = err }
   c.on('error', onError)
   try {
     // One round trip for both statements (the simple query protocol runs a list).
-    await c.query(opts.flush === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN')
+    await c.query(['BEGIN', ...(opts.flush === false ? ['SET LOCAL synchronous_commit = off'] : []),
+      ...(opts.customPlans === true ? ['SET LOCAL plan_cache_mode = force_custom_plan'] : [])].join('; '))
     const value = await fn(c)
     await c.query('COMMIT')
     return value

@@ -21,8 +21,9 @@ export interface BatchedEnqueue {
 }
 
 export interface BatchedEnqueueDeps {
-  // Runs `fn` in one transaction on a pool client (BEGIN … COMMIT, ROLLBACK on error).
-  transaction: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>
+  // Runs `fn` in one transaction on a pool client (BEGIN … COMMIT, ROLLBACK on error);
+  // customPlans: see TransactionOptions in connection.ts.
+  transaction: <T>(fn: (c: pg.PoolClient) => Promise<T>, opts: { customPlans: boolean }) => Promise<T>
   now: () => number
   idempotencyWindowMs: number
   // Observes each transaction (tests check that webhooks share one).
@@ -168,7 +169,9 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
 
   async function run (batch: Waiting[]): Promise<void> {
     try {
-      const results = await deps.transaction(async (c) => await store(c, batch.map((w) => w.req), deps.now()))
+      // A batch's statements are planned for its size and the tables as they are; a lone
+      // webhook (light load, where latency counts) reuses the cached plans.
+      const results = await deps.transaction(async (c) => await store(c, batch.map((w) => w.req), deps.now()), { customPlans: batch.length > 1 })
       deps.onBatch?.(batch.length)
       batch.forEach((w, i) => { w.resolve(results[i] as EnqueueResult) })
     } catch (err) {

@@ -199,7 +199,7 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
 
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
-  const batched = createBatchedEnqueue({ transaction: tx, now: deps.now, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
+  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
