@@ -231,3 +231,36 @@ t.test('group commit: a group\'s second webhook plans from what its first stored
   const superseded = second.status === 'fulfilled' ? second.value.superseded : []
   t.equal(superseded.length, 1, 'the second superseded the first (same destination and group)')
 })
+
+t.test('wake-ups: a replica hears the others\' new work, not its own (it woke itself at commit)', async (t) => {
+  const url = server.url(await server.createDatabase('own'))
+  const now = Date.now()
+  const [a, b] = await Promise.all([1, 2].map(async () => await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 2 }, { now: () => now })))
+  t.teardown(async () => { await a!.close(); await b!.close() })
+  // Each listener announces itself once at connect; count from a quiet moment.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const woken = { a: 0, b: 0 }
+  a!.onWork(() => { woken.a++ })
+  b!.onWork(() => { woken.b++ })
+  await a!.enqueue({ groupKey: 'g', receivedAt: now, resolved: false, plan: () => [item('k')] })
+  const deadline = Date.now() + 5_000
+  while (woken.b === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(woken.b, 1, 'the other replica is woken')
+  t.equal(woken.a, 0, 'the enqueuing replica ignores its own announcement')
+})
+
+t.test('leases: a lapsed claim returns to pending within a second of its lease', async (t) => {
+  const url = server.url(await server.createDatabase('lapse'))
+  const clock = { now: Date.now() }
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 2 }, { now: () => clock.now })
+  t.teardown(async () => { await store.close() })
+  const claim = async (): Promise<number[]> => (await store.claim({ now: clock.now, limit: 10, leaseMs: 100, excludeDestinations: [], admit: () => true })).map((d) => d.id)
+  await store.enqueue({ groupKey: 'g', receivedAt: clock.now, resolved: false, plan: () => [item('k')] })
+  const [id] = await claim()
+  t.ok(id !== undefined, 'claimed')
+  clock.now += 500
+  t.same(await claim(), [], 'the lease lapsed 400 ms ago: not yet returned (checked at most once a second)')
+  clock.now += 500
+  t.same(await claim(), [id], 'a second after the last check it is claimable again')
+})

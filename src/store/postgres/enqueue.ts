@@ -26,6 +26,8 @@ export interface BatchedEnqueueDeps {
   transaction: <T>(fn: (c: pg.PoolClient) => Promise<T>, opts: { customPlans: boolean }) => Promise<T>
   now: () => number
   idempotencyWindowMs: number
+  // Sent with the NOTIFY of new work: this replica's id, which its own listener ignores.
+  notifyPayload: string
   // Observes each transaction (tests check that webhooks share one).
   onBatch?: (size: number) => void
 }
@@ -59,7 +61,8 @@ interface Planned {
 const INPUTS = { name: 'alert_enricher_enqueue_inputs', text: 'SELECT alert_enricher_enqueue_inputs($1::text[], $2::text[], $3::text[], $4::bigint) AS inputs' }
 
 // $1 deliveries (ItemRow[]), $2 now, $3 key expiry, $4 groups resolved (no destination counts
-// as notified after), $5 incidents opened, $6 raised, $7 ids resolved, $8 timeline events.
+// as notified after), $5 incidents opened, $6 raised, $7 ids resolved, $8 timeline events,
+// $9 the NOTIFY payload.
 // Every part touches rows of its own group only, and a group is in a batch once, so the
 // sub-statements never write one row twice.
 const WRITE = {
@@ -127,8 +130,9 @@ const WRITE = {
       WHERE x.key IS NULL OR x.key IN (SELECT idempotency_key FROM ins)
       ORDER BY x.ord
       RETURNING 1),
-    -- Tells every replica's dispatcher, when the transaction commits.
-    note AS (SELECT pg_notify('${WORK_CHANNEL}', '') FROM (SELECT 1 FROM ins WHERE state = 'pending' LIMIT 1) AS p)
+    -- Tells the other replicas' dispatchers when the transaction commits ($9: this replica's
+    -- id; its own dispatcher is woken by the caller).
+    note AS (SELECT pg_notify('${WORK_CHANNEL}', $9::text) FROM (SELECT 1 FROM ins WHERE state = 'pending' LIMIT 1) AS p)
     SELECT COALESCE((SELECT json_agg(json_build_object('key', idempotency_key, 'id', id)) FROM ins), '[]') AS inserted,
       COALESCE((SELECT json_agg(sup ORDER BY sup.id) FROM sup), '[]') AS superseded,
       COALESCE((SELECT json_agg(json_build_object('receiver', receiver, 'groupKey', group_key, 'id', id)) FROM opened), '[]') AS opened,
@@ -262,7 +266,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
 
     const { rows: [written] } = await c.query<Written>(WRITE, [
       JSON.stringify(items), now, now + deps.idempotencyWindowMs, reqs.filter((r) => r.resolved).map((r) => r.groupKey),
-      JSON.stringify(opens), JSON.stringify(raises), resolves, JSON.stringify(events)])
+      JSON.stringify(opens), JSON.stringify(raises), resolves, JSON.stringify(events), deps.notifyPayload])
     const ids = new Map(written!.inserted.map((r) => [r.key, r.id]))
     return planned.map((p) => {
       const { result } = p

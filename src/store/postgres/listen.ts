@@ -15,6 +15,8 @@ export interface WorkListener {
 export interface WorkListenerOptions {
   url: string
   onWork: () => void
+  // Notifications carrying this payload are this process's own (it woke itself at commit).
+  ownPayload?: string
   onState: (state: 'connected' | 'lost', detail: string) => void
   minBackoffMs?: number
   maxBackoffMs?: number
@@ -49,7 +51,7 @@ export function createWorkListener (opts: WorkListenerOptions): WorkListener {
     client = c
     c.on('error', lost)
     c.on('end', () => { if (client === c) lost(new Error('LISTEN connection ended')) })
-    c.on('notification', () => { opts.onWork() })
+    c.on('notification', (msg) => { if (opts.ownPayload === undefined || msg.payload !== opts.ownPayload) opts.onWork() })
     try {
       await c.connect()
       await c.query(`LISTEN ${WORK_CHANNEL}`)

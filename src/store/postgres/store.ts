@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { PRIORITIES } from '../../config/catalog-schema.js'
 import type { LimitFor } from '../../outbox/rate-limit.js'
@@ -46,6 +47,7 @@ export interface PostgresStore extends Store {
 
 
 const ACTIVE = "state IN ('pending', 'sending')"
+const LAPSE_EVERY_MS = 1_000
 // Named, not *: a prepared statement must keep its result columns when a later migration adds one.
 const DELIVERY_COLUMNS = ['id', 'destination', 'type', 'priority', 'idempotency_key', 'group_key', 'body', 'state', 'attempts',
   'next_attempt_at', 'claimed_until', 'received_at', 'created_at', 'updated_at', 'last_error', 'last_reason', 'sent_at',
@@ -65,12 +67,19 @@ const SQL = {
         AND LEAST(r.burst, r.tokens + GREATEST(0, $1 - r.updated_at) * r.per_second / 1000.0) < 1)
     ORDER BY priority, next_attempt_at, id LIMIT $3
     FOR UPDATE OF d SKIP LOCKED`,
-  // Refills the destination's bucket to now (creating it full) and locks it for this claim.
-  refillBucket: `INSERT INTO rate_buckets AS b (destination, tokens, per_second, burst, updated_at) VALUES ($1, $3, $2, $3, $4)
-    ON CONFLICT (destination) DO UPDATE SET per_second = $2, burst = $3,
-      tokens = LEAST($3, b.tokens + GREATEST(0, $4 - b.updated_at) * $2 / 1000.0), updated_at = GREATEST(b.updated_at, $4)
-    RETURNING tokens`,
-  takeTokens: 'UPDATE rate_buckets SET tokens = tokens - $2 WHERE destination = $1',
+  // Refills each destination's bucket to now (creating it full) and takes what the claim
+  // wants of its whole tokens, in one statement; the rows stay locked until the claim commits.
+  // Sorted, so two replicas lock buckets in one order and never deadlock. The proposed row's
+  // `taken` carries the wish (capped by a full bucket); $5 is now.
+  takeTokens: `INSERT INTO rate_buckets AS b (destination, tokens, per_second, burst, updated_at, taken)
+    SELECT w.destination, w.burst - LEAST(w.wanted, floor(w.burst)), w.per_second, w.burst, $5, LEAST(w.wanted, floor(w.burst))
+    FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[]) AS w(destination, per_second, burst, wanted) ORDER BY w.destination
+    ON CONFLICT (destination) DO UPDATE SET per_second = EXCLUDED.per_second, burst = EXCLUDED.burst,
+      taken = LEAST(EXCLUDED.taken, floor(LEAST(EXCLUDED.burst, b.tokens + GREATEST(0, EXCLUDED.updated_at - b.updated_at) * EXCLUDED.per_second / 1000.0))),
+      tokens = LEAST(EXCLUDED.burst, b.tokens + GREATEST(0, EXCLUDED.updated_at - b.updated_at) * EXCLUDED.per_second / 1000.0)
+        - LEAST(EXCLUDED.taken, floor(LEAST(EXCLUDED.burst, b.tokens + GREATEST(0, EXCLUDED.updated_at - b.updated_at) * EXCLUDED.per_second / 1000.0))),
+      updated_at = GREATEST(b.updated_at, EXCLUDED.updated_at)
+    RETURNING destination, taken`,
   markSending: `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, claimed_until = $2, updated_at = $3
     WHERE id = ANY($1::bigint[]) AND state = 'pending'`,
   markSent: `UPDATE deliveries SET state = 'sent', sent_at = $3, claimed_until = NULL, updated_at = $4
@@ -109,7 +118,7 @@ const SQL = {
 // What every page runs (its enqueue, claim and outcome mark), as named statements: PostgreSQL
 // parses and plans each once per connection instead of at every call, and planning these
 // CTEs costs more than running them. None returns `*` (see DELIVERY_COLUMNS).
-const HOT = ['lapseClaims', 'due', 'refillBucket', 'takeTokens',
+const HOT = ['lapseClaims', 'due', 'takeTokens',
   'markSending', 'markSent', 'markRetry', 'markDead'] as const
 const PREPARED = Object.fromEntries(HOT.map((k) => [k, { name: `alert_enricher_${k}`, text: SQL[k] }])) as Record<typeof HOT[number], { name: string, text: string }>
 
@@ -144,8 +153,11 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
   })
 
   const workListeners: Array<() => void> = []
+  // Names this replica in its NOTIFYs of new work.
+  const replicaId = randomUUID()
   const listener: WorkListener = createWorkListener({
     url: cfg.url,
+    ownPayload: replicaId,
     onWork: () => { for (const fn of workListeners) fn() },
     onState: (state, detail) => {
       const safe = redact(detail)
@@ -191,6 +203,10 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     }
   }
 
+  // Claims whose lease lapsed (their replica died or hung) return to pending at most once
+  // every LAPSE_EVERY_MS per replica: a lease is tens of seconds, so they wait under a second
+  // more, and a page's claim is a round trip shorter.
+  let lapseDueAt = -Infinity
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => await inTransaction(pool, fn)
   // Claims commit without waiting for the WAL flush: a database crash may lose the last of
   // them, and a lost claim is claimable again (at-least-once, as the outbox promises anyway).
@@ -199,26 +215,28 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
 
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
-  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
+  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
-  // whole tokens, and takes those tokens; the bucket rows stay locked until the claim commits.
+  // whole tokens, and takes those tokens.
   async function takeTokens (c: pg.PoolClient, rows: DeliveryRow[], now: number): Promise<DeliveryRow[]> {
     if (deps.limitFor === undefined) return rows
     const wanted = new Map<string, number>()
     for (const r of rows) wanted.set(r.destination, (wanted.get(r.destination) ?? 0) + 1)
     const granted = new Map<string, number>()
-    // Sorted, so two replicas lock buckets in one order and never deadlock.
-    for (const destination of [...wanted.keys()].sort()) {
+    const limited: Array<{ destination: string, perSecond: number, burst: number, wanted: number }> = []
+    for (const [destination, n] of wanted) {
       const limit = deps.limitFor(destination, rows.find((r) => r.destination === destination)!.type)
-      if (limit === null) { granted.set(destination, Infinity); continue }
-      const { rows: bucket } = await c.query<{ tokens: number }>(PREPARED.refillBucket, [destination, limit.perSecond, limit.burst, now])
-      const n = Math.min(wanted.get(destination)!, Math.floor(bucket[0]!.tokens))
-      if (n > 0) await c.query(PREPARED.takeTokens, [destination, n])
-      granted.set(destination, n)
+      if (limit === null) granted.set(destination, Infinity)
+      else limited.push({ destination, perSecond: limit.perSecond, burst: limit.burst, wanted: n })
+    }
+    if (limited.length > 0) {
+      const { rows: taken } = await c.query<{ destination: string, taken: number }>(PREPARED.takeTokens, [
+        limited.map((l) => l.destination), limited.map((l) => l.perSecond), limited.map((l) => l.burst), limited.map((l) => l.wanted), now])
+      for (const t of taken) granted.set(t.destination, t.taken)
     }
     return rows.filter((r) => {
-      const left = granted.get(r.destination)!
+      const left = granted.get(r.destination) ?? 0
       granted.set(r.destination, left - 1)
       return left > 0
     })
@@ -235,7 +253,10 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
       if (limit <= 0) return []
       return await run('claim', async () => {
-        await pool.query(PREPARED.lapseClaims, [now])
+        if (now >= lapseDueAt) {
+          await pool.query(PREPARED.lapseClaims, [now])
+          lapseDueAt = now + LAPSE_EVERY_MS
+        }
         return await quick(async (c) => {
           const { rows } = await c.query<DeliveryRow>(PREPARED.due, [now, excludeDestinations, limit])
           const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
