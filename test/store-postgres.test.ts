@@ -2,6 +2,7 @@ import t from 'tap'
 import pg from 'pg'
 import { createPool, inTransaction } from '../src/store/postgres/connection.js'
 import { loadMigrations, migrate } from '../src/store/postgres/migrate.js'
+import { databaseUnavailable } from '../src/store/postgres/enqueue.js'
 import { createPostgresStore, type PostgresStore } from '../src/store/postgres/store.js'
 import type { IncidentChange, StoreFailure } from '../src/store/types.js'
 import { startPostgres } from './helpers/postgres.js'
@@ -214,18 +215,21 @@ t.test('group commit: a group\'s second webhook plans from what its first stored
   const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onEnqueueBatch: (n) => { batches.push(n) } })
   t.teardown(async () => { await store.close() })
   const seen: string[][] = []
-  const [first, second, broken, other] = await Promise.allSettled([
+  const [first, second, broken, other, throws] = await Promise.allSettled([
     store.enqueue({ groupKey: 'same', receivedAt: now, resolved: false, plan: () => [item('a')] }),
     store.enqueue({ groupKey: 'same', receivedAt: now, resolved: false, plan: (notified) => { seen.push(notified.map((n) => n.destination)); return [item('b')] } }),
     // Violates NOT NULL in the shared statement: its batch fails, then each webhook runs alone.
     store.enqueue({ groupKey: 'broken', receivedAt: now, resolved: false, plan: () => [item('c', { destination: null as unknown as string })] }),
-    store.enqueue({ groupKey: 'other', receivedAt: now, resolved: false, plan: () => [item('d')] })
+    store.enqueue({ groupKey: 'other', receivedAt: now, resolved: false, plan: () => [item('d')] }),
+    // A plan that throws (a bug) fails its own webhook only.
+    store.enqueue({ groupKey: 'throws', receivedAt: now, resolved: false, plan: () => { throw new Error('plan broke') } })
   ])
   t.equal(first.status, 'fulfilled')
   t.equal(second.status, 'fulfilled')
   t.same(seen.at(-1), ['pagerduty'], 'the second saw the destination the first notified')
   t.equal(broken.status, 'rejected', 'the broken webhook is refused')
   t.equal(other.status, 'fulfilled', 'its batch-mate is stored')
+  t.match(throws, { status: 'rejected', reason: { message: /plan broke/ } }, 'the webhook whose plan threw is refused, with its own error')
   const keys = (await store.list({ limit: 10 })).map((d) => d.idempotencyKey).sort()
   t.same(keys, ['a', 'b', 'd'])
   const superseded = second.status === 'fulfilled' ? second.value.superseded : []
@@ -263,4 +267,14 @@ t.test('leases: a lapsed claim returns to pending within a second of its lease',
   t.same(await claim(), [], 'the lease lapsed 400 ms ago: not yet returned (checked at most once a second)')
   clock.now += 500
   t.same(await claim(), [id], 'a second after the last check it is claimable again')
+})
+
+t.test('group commit: a transaction that failed because the database is away is not retried webhook by webhook', async (t) => {
+  t.ok(databaseUnavailable(new Error('Connection terminated unexpectedly')), 'a driver error without SQLSTATE')
+  t.ok(databaseUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'a socket error')
+  t.ok(databaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })), 'shutdown')
+  t.ok(databaseUnavailable(Object.assign(new Error('could not extend file'), { code: '53100' })), 'disk full')
+  t.notOk(databaseUnavailable(Object.assign(new Error('null value in column'), { code: '23502' })), "one webhook's data: retried alone")
+  t.notOk(databaseUnavailable(Object.assign(new Error('invalid byte sequence'), { code: '22021' })), "one webhook's text: retried alone")
+  t.notOk(databaseUnavailable(Object.assign(new Error('deadlock detected'), { code: '40P01' })), 'a deadlock: retried alone')
 })

@@ -140,6 +140,14 @@ const WRITE = {
         + (SELECT count(*) FROM events) + (SELECT count(*) FROM note) AS side_effects`
 }
 
+// A driver or socket error (no SQLSTATE), or a connection, resource or operator class:
+// the database is unreachable or unwell, not this batch's data.
+export function databaseUnavailable (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code !== 'string' || !/^[0-9][0-9A-Z]{4}$/.test(code)) return true
+  return ['08', '53', '57', '58'].includes(code.slice(0, 2))
+}
+
 interface Written {
   inserted: Array<{ key: string, id: number }>
   superseded: Array<RefRow & { by_key: string }>
@@ -149,6 +157,8 @@ interface Written {
 export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue {
   let queue: Waiting[] = []
   let running = false
+  // Thrown by a webhook's own plan or incident decision (not by the database).
+  const planErrors = new WeakSet<object>()
 
   function next (): void {
     if (running || queue.length === 0) return
@@ -179,11 +189,12 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
       deps.onBatch?.(batch.length)
       batch.forEach((w, i) => { w.resolve(results[i] as EnqueueResult) })
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err)
+      // Alone, each webhook stands or falls by itself; but when the database itself is away,
+      // all would fail alike (each after its own connect timeout): they are refused together.
+      if (batch.length === 1 || (!planErrors.has(err as object) && databaseUnavailable(err))) {
+        for (const w of batch) w.reject(err)
         return
       }
-      // Alone, each webhook stands or falls by itself.
       for (const w of batch) await run([w])
     }
   }
@@ -196,6 +207,14 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
     const items: ItemRow[] = []
     const keysInBatch = new Set<string>()
     const planned = reqs.map((req): Planned => {
+      try {
+        return plan(req)
+      } catch (err) {
+        if (typeof err === 'object' && err !== null) planErrors.add(err)
+        throw err
+      }
+    })
+    function plan (req: EnqueueRequest): Planned {
       const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
       const notified = inputs.notified.filter((n) => n.group_key === req.groupKey)
         .map((n): NotifiedDestination => ({ destination: n.destination, type: n.type, priority: priorityFromRank(n.priority) }))
@@ -230,7 +249,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
       const open = req.incident === undefined ? undefined : inputs.open.find((o) => o.receiver === req.incident!.receiver && o.group_key === req.groupKey)
       const change = req.incident === undefined ? null : req.incident.decide(open === undefined ? null : toIncident(open))
       return { req, result, keys, open, change, deferred: deferredItems }
-    })
+    }
 
     const opens: unknown[] = []
     const raises: unknown[] = []
