@@ -1,13 +1,13 @@
 import t, { type Test } from 'tap'
 import Database from 'better-sqlite3'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brotliCompressSync } from 'node:zlib'
 import { loadSettings } from '../src/config/settings.js'
 import { DataDirInUseError } from '../src/store/sqlite/data-dir-lock.js'
 import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js'
-import { createSqliteStore, DB_FILE_NAME, type SqliteStoreConfig, type SqliteStoreDeps } from '../src/store/sqlite/store.js'
+import { createSqliteStore, DB_FILE_NAME, WAL_AUTOCHECKPOINT_PAGES, type SqliteStoreConfig, type SqliteStoreDeps } from '../src/store/sqlite/store.js'
 import type { Store, StoreFailure } from '../src/store/types.js'
 import { item, storeConformance, type StoreFactory } from './store-conformance.js'
 
@@ -102,6 +102,22 @@ t.test('close commits what is queued, then refuses work', async (t) => {
   await t.rejects(enqueueOne(store, 'late'), /closed/)
   const reopened = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 2 }))
   t.same((await reopened.list({ limit: 10 })).map((d) => d.idempotencyKey), ['queued'], 'it was committed')
+})
+
+t.test('checkpoints: the WAL grows past SQLite\'s default 1,000 pages before one runs, and its rows survive a reopen', async (t) => {
+  const { dir, track } = scratch(t)
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }))
+  const walPages = (): number => statSync(join(dir, `${DB_FILE_NAME}-wal`)).size / 4_120
+  // ~2,000 pages: 20 commits of 25 webhooks with a 16 KB body each.
+  const body = JSON.stringify({ pad: 'x'.repeat(16_000) })
+  for (let batch = 0; batch < 20; batch++) {
+    await Promise.all(Array.from({ length: 25 }, async (_, i) => await enqueueOne(store, `k${batch}-${i}`, { body })))
+  }
+  t.ok(walPages() > 1_500, `no checkpoint at 1,000 pages (WAL: ${Math.round(walPages())} pages)`)
+  t.ok(walPages() < WAL_AUTOCHECKPOINT_PAGES, 'nor at the threshold yet')
+  await store.close()
+  const reopened = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 2 }))
+  t.equal((await reopened.list({ state: 'pending', limit: 1_000 })).length, 500)
 })
 
 // A WAL sync the test releases by hand.
