@@ -1,13 +1,13 @@
 import t, { type Test } from 'tap'
 import Database from 'better-sqlite3'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brotliCompressSync } from 'node:zlib'
 import { loadSettings } from '../src/config/settings.js'
 import { DataDirInUseError } from '../src/store/sqlite/data-dir-lock.js'
-import { SCHEMA_VERSION } from '../src/store/sqlite/schema.js'
-import { createSqliteStore, DB_FILE_NAME, type SqliteStoreConfig, type SqliteStoreDeps } from '../src/store/sqlite/store.js'
+import { migrate, SCHEMA_VERSION } from '../src/store/sqlite/schema.js'
+import { createSqliteStore, DB_FILE_NAME, WAL_AUTOCHECKPOINT_PAGES, type SqliteStoreConfig, type SqliteStoreDeps } from '../src/store/sqlite/store.js'
 import type { Store, StoreFailure } from '../src/store/types.js'
 import { item, storeConformance, type StoreFactory } from './store-conformance.js'
 
@@ -102,6 +102,22 @@ t.test('close commits what is queued, then refuses work', async (t) => {
   await t.rejects(enqueueOne(store, 'late'), /closed/)
   const reopened = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 2 }))
   t.same((await reopened.list({ limit: 10 })).map((d) => d.idempotencyKey), ['queued'], 'it was committed')
+})
+
+t.test('checkpoints: the WAL grows past SQLite\'s default 1,000 pages before one runs, and its rows survive a reopen', async (t) => {
+  const { dir, track } = scratch(t)
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }))
+  const walPages = (): number => statSync(join(dir, `${DB_FILE_NAME}-wal`)).size / 4_120
+  // ~2,000 pages: 20 commits of 25 webhooks with a 16 KB body each.
+  const body = JSON.stringify({ pad: 'x'.repeat(16_000) })
+  for (let batch = 0; batch < 20; batch++) {
+    await Promise.all(Array.from({ length: 25 }, async (_, i) => await enqueueOne(store, `k${batch}-${i}`, { body })))
+  }
+  t.ok(walPages() > 1_500, `no checkpoint at 1,000 pages (WAL: ${Math.round(walPages())} pages)`)
+  t.ok(walPages() < WAL_AUTOCHECKPOINT_PAGES, 'nor at the threshold yet')
+  await store.close()
+  const reopened = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 2 }))
+  t.equal((await reopened.list({ state: 'pending', limit: 1_000 })).length, 500)
 })
 
 // A WAL sync the test releases by hand.
@@ -282,6 +298,92 @@ t.test('migration: a data directory of the previous build opens with its rows pe
   t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION)
   t.equal(raw.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'staged_deliveries'").pluck().get(), 0, 'staging table gone')
   t.equal(raw.prepare("SELECT COUNT(*) FROM deliveries WHERE typeof(body) = 'blob'").pluck().get(), 0, 'bodies stored as text')
+})
+
+t.test('migration 5 → 6: rows in every state keep their place in claims, listings, gauges and housekeeping', async (t) => {
+  const { dir, track } = scratch(t)
+  const db = new Database(join(dir, DB_FILE_NAME))
+  db.pragma('journal_mode = WAL')
+  migrate(db, 5)
+  const insert = db.prepare(`INSERT INTO deliveries (id, destination, type, priority, idempotency_key, group_key, body, state,
+      attempts, next_attempt_at, received_at, created_at, updated_at, claimed_until)
+    VALUES (?, 'pagerduty', 'pagerduty', ?, ?, ?, '{}', ?, ?, ?, ?, 100, ?, ?)`)
+  // id, priority, state, next attempt, received, updated, claimed until
+  const rows: Array<[number, number, string, number, number, number, number | null]> = [
+    [1, 0, 'pending', 500, 300, 300, null],
+    [2, 2, 'pending', 200, 250, 250, null],
+    [3, 0, 'sending', 400, 200, 400, 900],
+    [4, 1, 'sent', 100, 100, 600, null],
+    [5, 1, 'sent', 100, 100, 5_000, null],
+    [6, 3, 'dead', 100, 100, 700, null],
+    [7, 3, 'skipped', 100, 100, 650, null]
+  ]
+  for (const [id, priority, state, next, received, updated, until] of rows) {
+    insert.run(id, priority, `k${id}`, `g${id}`, state, state === 'pending' ? 0 : 1, next, received, updated, until)
+  }
+  db.close()
+  const store = track(createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1_000 }))
+  const ids = (ds: Array<{ id: number }>): number[] => ds.map((d) => d.id)
+  t.same(ids(await store.list({ state: 'sent', limit: 10 })), [5, 4], 'listing by state, newest first')
+  t.same(ids(await store.list({ state: 'pending', limit: 10 })), [1, 2])
+  t.same(ids(await store.list({ state: 'pending', limit: 1, offset: 1 })), [2])
+  t.same(ids(await store.list({ state: 'dead', limit: 10 })), [6])
+  t.same(ids(await store.list({ state: 'skipped', limit: 10 })), [7])
+  t.same(ids(await store.list({ state: 'sending', limit: 10 })), [3])
+  t.same(ids(await store.list({ limit: 10 })), [5, 6, 7, 4, 3, 1, 2])
+  t.strictSame(await store.stats(1_000), {
+    pending: { P0: 2, P1: 0, P2: 1, P3: 0 },
+    oldestPendingAgeMs: { P0: 800, P1: 0, P2: 750, P3: 0 },
+    dead: 1
+  })
+  t.same(ids(await claimAll(store, 1_000)), [3, 1, 2], 'the lapsed claim returns; priority, then due time')
+  t.same(await store.housekeeping(1_000, 4_000), { deliveries: 2, keys: 0 }, 'old sent and skipped rows pruned, dead kept')
+  t.same(ids(await store.list({ limit: 10 })).sort(), [1, 2, 3, 5, 6])
+  await store.close()
+  const raw = new Database(join(dir, DB_FILE_NAME), { readonly: true })
+  t.teardown(() => { raw.close() })
+  t.equal(raw.pragma('user_version', { simple: true }), SCHEMA_VERSION)
+  t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' ORDER BY name").pluck().all(),
+    ['deliveries_active', 'deliveries_deferred', 'deliveries_group', 'deliveries_settled'])
+})
+
+// Every statement the store prepares on deliveries, planned against the migrated schema: each
+// reads through an index (the partial ones only when the query repeats their WHERE term),
+// except the unfiltered admin listing and the one-off version-2 upgrade.
+t.test('query plans: every deliveries statement searches an index', async (t) => {
+  const { dir } = scratch(t)
+  const prepared: string[] = []
+  const prepare = Database.prototype.prepare
+  Database.prototype.prepare = function (this: Database.Database, sql: string) {
+    prepared.push(sql)
+    return prepare.call(this, sql)
+  } as typeof prepare
+  try {
+    await createSqliteStore({ dataDir: dir, idempotencyWindowMs: WINDOW }, { now: () => 1 }).close()
+  } finally {
+    Database.prototype.prepare = prepare
+  }
+  const raw = new Database(join(dir, DB_FILE_NAME), { readonly: true })
+  t.teardown(() => { raw.close() })
+  const plans = new Map<string, string>()
+  for (const sql of prepared) {
+    if (!/\bdeliveries\b/.test(sql)) continue
+    const names = [...new Set([...sql.matchAll(/@(\w+)/g)].map((m) => m[1] as string))]
+    const args = names.length > 0 ? [Object.fromEntries(names.map((n) => [n, n === 'excluded' ? '[]' : 1]))] : Array<number>((sql.match(/\?/g) ?? []).length).fill(1)
+    plans.set(sql.replace(/\s+/g, ' '), (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join(' | '))
+  }
+  const scans = [...plans].filter(([, plan]) => /SCAN (deliveries|d|o)\b/.test(plan)).map(([sql]) => sql)
+  t.same(scans.filter((sql) => !/typeof\(body\)|GROUP BY idempotency_key/.test(sql)), ['SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?'])
+  const planOf = (fragment: string): string => [...plans].find(([sql]) => sql.includes(fragment))?.[1] ?? `no statement with ${fragment}`
+  t.match(planOf("WHERE state = 'pending' AND next_attempt_at <= @now"), /USING INDEX deliveries_active \(state=\?\)/, 'claims: the active rows in claim order')
+  t.notMatch(planOf("WHERE state = 'pending' AND next_attempt_at <= @now"), /TEMP B-TREE/, 'no sort')
+  t.match(planOf('COUNT(*) AS n, MIN(received_at)'), /COVERING INDEX deliveries_active \(state=\? AND priority=\?\)/, 'gauges')
+  t.match(planOf("WHERE state = 'sending' AND claimed_until"), /deliveries_active/, 'lapsed claims')
+  t.match(planOf("SELECT COUNT(*) FROM deliveries WHERE state = 'dead'"), /COVERING INDEX deliveries_settled/, 'dead gauge')
+  t.match(planOf("(state = 'sent' OR state = 'skipped') AND updated_at <"), /COVERING INDEX deliveries_settled \(state=\? AND updated_at<\?\)/, 'housekeeping')
+  t.match(planOf("WHERE state = 'sent' ORDER BY updated_at DESC"), /INDEX deliveries_settled \(state=\?\)$/, 'listing a settled state: in index order')
+  t.match(planOf("state = 'sent' AND updated_at >= @from"), /deliveries_settled \(state=\? AND updated_at>\?\)/, 'an incident\'s notifications')
+  t.match(planOf("SELECT id, destination, type, priority FROM deliveries INDEXED BY deliveries_deferred"), /deliveries_deferred \(group_key=\?\)/, 'a group\'s held rows')
 })
 
 t.test('migration: a data directory written by a newer build is refused, untouched', async (t) => {

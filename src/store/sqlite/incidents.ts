@@ -57,7 +57,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     event: db.prepare('INSERT INTO incident_events (incident_id, at, kind, detail) VALUES (?, ?, ?, ?)'),
     events: db.prepare('SELECT at, kind AS event, detail FROM incident_events WHERE incident_id = ? ORDER BY at, id'),
     // The group's sent notifications while the incident was open, and the incident's own.
-    // Sent rows since the incident opened (deliveries_state_updated: a sent row's updated_at is
+    // Sent rows since the incident opened (deliveries_settled: a sent row's updated_at is
     // its sent_at), then the group's: an admin read, bounded by the retention.
     notified: db.prepare(`SELECT destination, sent_at AS at FROM deliveries
       WHERE state = 'sent' AND updated_at >= @from AND group_key IN (@groupKey, @own) AND sent_at <= @to ORDER BY sent_at, id`),
@@ -84,9 +84,11 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
         last_update_at = excluded.last_update_at`),
     pruneSlackMessages: db.prepare(`DELETE FROM slack_messages WHERE incident_id IN (SELECT id FROM incidents
       WHERE resolved_at IS NOT NULL AND resolved_at < ? LIMIT 1000)`),
-    deferredOfGroup: db.prepare(`SELECT id, destination, type, priority FROM deliveries
+    // INDEXED BY: the group's held rows, never every pending row (deliveries_active also
+    // matches state = 'pending', and the planner would take it).
+    deferredOfGroup: db.prepare(`SELECT id, destination, type, priority FROM deliveries INDEXED BY deliveries_deferred
       WHERE group_key = ? AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > ?`),
-    skipDeferred: db.prepare(`UPDATE deliveries SET state = 'skipped', last_reason = 'resolved_while_deferred',
+    skipDeferred: db.prepare(`UPDATE deliveries INDEXED BY deliveries_deferred SET state = 'skipped', last_reason = 'resolved_while_deferred',
         last_error = 'the group resolved while this notification waited for business hours', updated_at = @now
       WHERE group_key = @groupKey AND deferred_until IS NOT NULL AND state = 'pending' AND deferred_until > @now`),
     listAll: db.prepare('SELECT * FROM incidents ORDER BY id DESC LIMIT ? OFFSET ?'),
