@@ -64,10 +64,9 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
     // in a temporary file written on every enqueue.
     db.pragma('temp_store = MEMORY')
     // A checkpoint runs inside the COMMIT that crosses the threshold, on the event loop: it
-    // copies the WAL's pages into the database file and fsyncs both. At SQLite's default (1,000
-    // pages, ~150 1-alert webhooks) that was a 10-20 ms stall every 150 webhooks and about a
-    // third of the store's time under load; every 10,000 pages (a 40 MB WAL), a page rewritten
-    // by many webhooks is copied once, and the fsyncs are ten times rarer.
+    // copies the WAL's pages into the database file and fsyncs both. Ten times SQLite's default
+    // threshold makes those stalls ten times rarer, and a page rewritten by many webhooks is
+    // copied once; the WAL file grows to ~40 MB in exchange (docs/benchmarks.md).
     db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`)
     migrate(db)
   } catch (err) {
