@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { MAX_ESCALATION_REPEATS, priorityRank } from '../../config/catalog-schema.js'
-import { toIncident, utc, type IncidentRow } from '../incident-row.js'
+import { heldBackDestinations, itemOutcome, webhookTimeline } from '../enqueue-plan.js'
+import { toIncident, type IncidentRow } from '../incident-row.js'
 import { toRef, type RefRow } from '../delivery-row.js'
 import {
   priorityFromRank,
@@ -51,7 +52,7 @@ interface Planned {
   req: EnqueueRequest
   result: EnqueueResult
   // Keys of this webhook's rows, and which of them are resolves held back (resolved_while_deferred).
-  keys: Array<{ key: string, item: EnqueueItem, state: 'pending' | 'skipped', held: boolean, deferred: boolean }>
+  keys: Array<{ key: string, item: EnqueueItem, state: 'pending' | 'skipped', held: boolean }>
   open: IncidentRow | undefined
   change: IncidentChange | null
   // The notifications held for business hours (timeline events of the incident).
@@ -218,13 +219,8 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
       const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
       const notified = inputs.notified.filter((n) => n.group_key === req.groupKey)
         .map((n): NotifiedDestination => ({ destination: n.destination, type: n.type, priority: priorityFromRank(n.priority) }))
-      // Held notifications of a group that resolved are never sent, nor is the resolve to a
-      // destination that heard nothing else of it.
-      const heldBack = new Set<string>()
-      if (req.resolved) {
-        result.resolvedWhileDeferred = inputs.held.filter((h) => h.group_key === req.groupKey).map(toRef)
-        for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
-      }
+      if (req.resolved) result.resolvedWhileDeferred = inputs.held.filter((h) => h.group_key === req.groupKey).map(toRef)
+      const heldBack = heldBackDestinations(result.resolvedWhileDeferred, notified)
       const keys: Planned['keys'] = []
       const deferredItems: Planned['deferred'] = []
       for (const item of req.plan(notified)) {
@@ -234,16 +230,13 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
           continue
         }
         keysInBatch.add(item.idempotencyKey)
-        const held = item.status === 'resolved' && heldBack.has(item.destination)
-        const state = item.skip === true || held ? 'skipped' : 'pending'
-        const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
-        keys.push({ key: item.idempotencyKey, item, state, held, deferred })
-        if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now, key: item.idempotencyKey })
+        const { state, held, deferred, lastReason, nextAttemptAt, deferredUntil } = itemOutcome(item, heldBack, now)
+        keys.push({ key: item.idempotencyKey, item, state, held })
+        if (deferred) deferredItems.push({ destination: item.destination, until: nextAttemptAt, key: item.idempotencyKey })
         items.push({
           ord: items.length, destination: item.destination, type: item.type, priority: priorityRank(item.priority), key: item.idempotencyKey,
-          group_key: req.groupKey, body: item.body, status: item.status, state,
-          last_reason: held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null,
-          next_attempt_at: deferred ? item.notBefore ?? now : now, deferred_until: deferred ? item.notBefore ?? null : null, received_at: req.receivedAt
+          group_key: req.groupKey, body: item.body, status: item.status, state, last_reason: lastReason,
+          next_attempt_at: nextAttemptAt, deferred_until: deferredUntil, received_at: req.receivedAt
         })
       }
       const open = req.incident === undefined ? undefined : inputs.open.find((o) => o.receiver === req.incident!.receiver && o.group_key === req.groupKey)
@@ -272,14 +265,14 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
           id: open.id, priority: priorityRank(change.priority), respond_by: change.respondBy, alertname: change.alertname, team: change.team,
           escalate_to: JSON.stringify(change.escalation.escalateTo), repeat_every_ms: change.escalation.repeatEveryMs
         })
-        event(p, open.id, 'priority_raised', `priority raised from ${priorityFromRank(open.priority)} to ${change.priority}; respond by ${utc(Math.min(open.respond_by, change.respondBy))}`)
+        event(p, open.id, 'priority_raised', webhookTimeline.raised(open.priority, change.priority, Math.min(open.respond_by, change.respondBy)))
       } else if (change?.kind === 'resolve' && open !== undefined) {
         resolves.push(open.id)
-        event(p, open.id, 'resolved', 'resolved (Alertmanager)')
+        event(p, open.id, 'resolved', webhookTimeline.resolved)
       }
       const incidentId = change?.kind === 'open' ? null : open?.id
       if (incidentId !== undefined && change?.kind !== 'resolve') {
-        for (const h of p.deferred) event(p, incidentId, 'deferred', `held for business hours: ${h.destination} at ${utc(h.until)}`, h.key)
+        for (const h of p.deferred) event(p, incidentId, 'deferred', webhookTimeline.deferred(h.destination, h.until), h.key)
       }
     }
 

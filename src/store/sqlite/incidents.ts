@@ -14,6 +14,7 @@ import {
 import { incidentGroupKey, iso, toIncident, utc, type IncidentRow } from '../incident-row.js'
 import { acknowledgementReply, escalationReply, replyBody, slackFollowUpKeys, slackRefreshBody } from '../../incidents/slack-followups.js'
 import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
+import { webhookTimeline } from '../enqueue-plan.js'
 
 // The incident half of the SQLite engine: statements and the steps that run inside the
 // store's transactions (enqueue, fire due escalations, acknowledge). One prepared statement
@@ -122,7 +123,7 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
     const result = applyWebhook(groupKey, intake, now)
     const id = result?.id ?? (held.length > 0 ? row(q.open, intake.receiver, groupKey)?.id : undefined)
     if (id !== undefined && result?.change !== 'resolve') {
-      for (const h of held) event(id, now, 'deferred', `held for business hours: ${h.destination} at ${utc(h.until)}`)
+      for (const h of held) event(id, now, 'deferred', webhookTimeline.deferred(h.destination, h.until))
     }
     return result
   }
@@ -147,11 +148,11 @@ export function createIncidentSteps (db: Database, deps: { insertDelivery: Inser
         id: open.id, priority: priorityRank(change.priority), respondBy: change.respondBy, alertname: change.alertname, team: change.team, escalateTo: JSON.stringify(change.escalation.escalateTo),
         repeatEveryMs: change.escalation.repeatEveryMs, now, repeats: MAX_ESCALATION_REPEATS
       })
-      event(open.id, now, 'priority_raised', `priority raised from ${priorityFromRank(open.priority)} to ${change.priority}; respond by ${utc(Math.min(open.respond_by, change.respondBy))}`)
+      event(open.id, now, 'priority_raised', webhookTimeline.raised(open.priority, change.priority, Math.min(open.respond_by, change.respondBy)))
       return { id: open.id, change: 'raise' }
     }
     q.resolve.run({ id: open.id, now })
-    event(open.id, now, 'resolved', 'resolved (Alertmanager)')
+    event(open.id, now, 'resolved', webhookTimeline.resolved)
     return { id: open.id, change: 'resolve' }
   }
 

@@ -9,6 +9,7 @@ import {
 } from '../types.js'
 import { toDelivery, toRef, type DeliveryRow, type RefRow } from '../delivery-row.js'
 import { lockDataDir } from './data-dir-lock.js'
+import { heldBackDestinations, itemOutcome } from '../enqueue-plan.js'
 import { createGroupCommitter } from './group-commit.js'
 import { createIncidentSteps } from './incidents.js'
 import { migrate } from './schema.js'
@@ -189,27 +190,19 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
   function enqueue (req: EnqueueRequest, now: number): EnqueueResult {
     const result: EnqueueResult = { inserted: [], duplicates: [], superseded: [], resolvedWhileDeferred: [] }
     const notified = (q.notified.all(req.groupKey) as RefRow[]).map((r): NotifiedDestination => ({ destination: r.destination, type: r.type, priority: priorityFromRank(r.priority) }))
+    const deferredItems: Array<{ destination: string, until: number }> = []
     // Held notifications of a group that resolved are never sent, nor is the resolve to a
     // destination that heard nothing else of it.
-    const heldBack = new Set<string>()
-    const deferredItems: Array<{ destination: string, until: number }> = []
-    if (req.resolved) {
-      result.resolvedWhileDeferred = incidents.skipDeferred(req.groupKey, now)
-      for (const d of result.resolvedWhileDeferred) if (!notified.some((n) => n.destination === d.destination)) heldBack.add(d.destination)
-    }
+    if (req.resolved) result.resolvedWhileDeferred = incidents.skipDeferred(req.groupKey, now)
+    const heldBack = heldBackDestinations(result.resolvedWhileDeferred, notified)
     for (const item of req.plan(notified)) {
       if (q.takeKey.run({ key: item.idempotencyKey, expiresAt: now + cfg.idempotencyWindowMs, now }).changes === 0) {
         result.duplicates.push(item.idempotencyKey)
         continue
       }
-      const held = item.status === 'resolved' && heldBack.has(item.destination)
-      const state = item.skip === true || held ? 'skipped' : 'pending'
+      const { state, held, deferred, lastReason, nextAttemptAt, deferredUntil } = itemOutcome(item, heldBack, now)
       const priority = priorityRank(item.priority)
-      const deferred = state === 'pending' && item.notBefore !== undefined && item.notBefore > now
-      const row = {
-        ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, nextAttemptAt: deferred ? item.notBefore : now,
-        deferredUntil: deferred ? item.notBefore : null, lastReason: held ? 'resolved_while_deferred' : item.skip === true ? 'not_configured' : null
-      }
+      const row = { ...item, groupKey: req.groupKey, priority, state, now, receivedAt: req.receivedAt, nextAttemptAt, deferredUntil, lastReason }
       const id = Number(q.insert.run(row).lastInsertRowid)
       const inserted = { id, destination: item.destination, type: item.type, priority: item.priority }
       if (held) {
@@ -222,7 +215,7 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
       if (older.length > 0) q.supersede.run({ ...row, id })
       for (const old of older) result.superseded.push(ref(old))
       // A held notification has told the destination nothing yet.
-      if (deferred) deferredItems.push({ destination: item.destination, until: item.notBefore ?? now })
+      if (deferred) deferredItems.push({ destination: item.destination, until: nextAttemptAt })
       else if (item.status === 'firing') q.remember.run(row)
     }
     if (req.resolved) q.forget.run(req.groupKey)
