@@ -1,8 +1,9 @@
 // A server for the webhook benchmark, run as a child process so the load generator does not
 // share its event loop. Modes: `baseline` (bare Fastify: parse + schema-validate the same
 // bodies), `service` (the real app: auth off, classify, route, durable outbox commit) and
-// `no-outbox` (the real app with an intake that stores nothing); `service-postgres` is
-// `service` on PostgreSQL (DATABASE_URL from the environment).
+// `no-outbox` (the real app with an intake that stores nothing); `service-memory` is `service`
+// on an in-memory SQLite database (the same statements, no file, no WAL, no sync);
+// `service-postgres` is `service` on PostgreSQL (DATABASE_URL from the environment).
 import Fastify from 'fastify'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,7 +26,7 @@ let cleanup = async () => {}
 if (mode === 'baseline') {
   app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 })
   app.post('/webhook', { schema: { body: WebhookPayload } }, async () => ({ status: 'accepted' }))
-} else if (mode === 'service' || mode === 'no-outbox' || mode === 'service-postgres') {
+} else if (['service', 'service-memory', 'no-outbox', 'service-postgres'].includes(mode)) {
   const path = 'rules/catalog.yaml'
   const text = readFileSync(path, 'utf8')
   const parsed = parseCatalog(text, path)
@@ -36,7 +37,7 @@ if (mode === 'baseline') {
   // OUTBOX_SYNCHRONOUS=NORMAL measures the same path without the per-commit fsync.
   const store = mode === 'service-postgres'
     ? await createPostgresStore({ url: process.env.DATABASE_URL, idempotencyWindowMs: 600_000 }, { now: () => Date.now() })
-    : createSqliteStore({ dataDir, idempotencyWindowMs: 600_000, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
+    : createSqliteStore({ dataDir: mode === 'service-memory' ? ':memory:' : dataDir, idempotencyWindowMs: 600_000, ...(process.env.OUTBOX_SYNCHRONOUS === 'NORMAL' ? { synchronous: 'NORMAL' } : {}) }, { now: () => Date.now() })
   // no-outbox: the same app, but intake answers at once without storing anything — how close
   // a store that cost nothing would get (a diagnostic, not a mode the service has).
   const intake = mode === 'no-outbox'
@@ -45,7 +46,7 @@ if (mode === 'baseline') {
   app = await buildApp({ auth: {}, bodyLimit: 4 * 1024 * 1024, runbooksDir: 'runbooks', catalog, metrics, intake, store })
   cleanup = async () => { await store.close(); rmSync(dataDir, { recursive: true, force: true }) }
 } else {
-  throw new Error(`usage: server.js baseline|service|no-outbox|service-postgres (got ${mode})`)
+  throw new Error(`usage: server.js baseline|service|service-memory|no-outbox|service-postgres (got ${mode})`)
 }
 
 await app.listen({ port: 0, host: '127.0.0.1' })

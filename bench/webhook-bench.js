@@ -67,7 +67,7 @@ async function benchWebhookWith (postgres, seconds) {
     // Alternate baseline and service twice and keep each one's best, so a noisy neighbour
     // on a shared 2-core machine hurts both sides alike.
     for (let round = 0; round < 2; round++) {
-      for (const mode of ['baseline', 'service', 'no-outbox', 'service-postgres']) {
+      for (const mode of ['baseline', 'service', 'service-memory', 'no-outbox', 'service-postgres']) {
         const server = await startServer(mode, mode === 'service-postgres' ? { DATABASE_URL: await postgres.createDatabase() } : {})
         try {
           await load(server.url, alertCount, 1) // warm-up
@@ -93,6 +93,8 @@ async function benchWebhookWith (postgres, seconds) {
     rows.push({ name: `  PostgreSQL vs SQLite, same bodies (diagnostic)`, baseline: figures.service, value: figures['service-postgres'], unit: 'req/s', ratio: figures['service-postgres'] / figures.service })
     // Diagnostic: the same app with an intake that stores nothing, against the same baseline.
     rows.push({ name: `  same, outbox replaced by an intake that stores nothing (diagnostic)`, baseline: figures.baseline, value: figures['no-outbox'], unit: 'req/s', ratio: figures['no-outbox'] / figures.baseline })
+    // Diagnostic: the same statements on an in-memory database: what is left with no disk at all.
+    rows.push({ name: `  same, SQLite in memory: no file, WAL or sync (diagnostic)`, baseline: figures.baseline, value: figures['service-memory'], unit: 'req/s', ratio: figures['service-memory'] / figures.baseline })
     // Diagnostic: what the durable outbox itself costs, against the same app storing nothing.
     rows.push({ name: `  durable outbox vs the same app storing nothing (diagnostic)`, baseline: figures['no-outbox'], value: figures.service, unit: 'req/s', ratio: figures.service / figures['no-outbox'] })
   }
