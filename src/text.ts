@@ -23,3 +23,14 @@ export function formatSpan (ms: number): string {
   const days = Math.floor(hours / 24)
   return hours % 24 === 0 ? `${days} d` : `${days} d ${hours % 24} h`
 }
+
+// PostgreSQL's text type cannot hold U+0000 (SQLSTATE 22021) while SQLite can, so text from a
+// request that may be stored must not contain it: refused at the HTTP edge, the same on both
+// engines, instead of a failed write answered 5xx (which the sender retries forever).
+/** A JSON Schema `pattern` for strings without a NUL character. */
+export const NUL_FREE = '^[^\\u0000]*$'
+export const NUL_PROBLEM = 'contains a NUL character (U+0000)'
+
+export function hasNul (value: string): boolean {
+  return value.includes('\u0000')
+}

@@ -84,6 +84,8 @@ t.test('API: list, get with timeline, acknowledge (sent on to PagerDuty), errors
 
   clock.now = ms('2026-11-26T20:14:00Z')
   t.equal((await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: {} })).statusCode, 400, 'by is required')
+  const nul = await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: { by: 'a\u0000b' } })
+  t.match({ status: nul.statusCode, body: nul.json() }, { status: 400, body: { error: 'bad_request', message: 'by: contains a NUL character (U+0000)' } }, 'a NUL in by: 400 (PostgreSQL cannot store it)')
   t.equal((await h.app.inject({ method: 'POST', url: '/api/v1/incidents/99/ack', headers: { ...json, ...auth }, payload: { by: 'ana' } })).statusCode, 404)
   const ack = await h.app.inject({ method: 'POST', url: '/api/v1/incidents/1/ack', headers: { ...json, ...auth }, payload: { by: 'ana' } })
   t.equal(ack.statusCode, 200)

@@ -121,6 +121,10 @@ t.test('events we do not act on get 200 and are counted, never a 4xx', async (t)
     { name: 'an incident without incident_key', body: pagerDutyEventBody('incident.acknowledged', { id: 'E5', incidentKey: null }), outcome: 'unknown_incident', portCalled: false },
     { name: 'an empty incident_key', body: pagerDutyEventBody('incident.acknowledged', { id: 'E6', incidentKey: '' }), outcome: 'unknown_incident', portCalled: false },
     { name: 'an event id longer than any PagerDuty uses', body: pagerDutyEventBody('incident.acknowledged', { id: 'E'.repeat(201), incidentKey: OURS }), outcome: 'unrecognized', portCalled: false },
+    // PostgreSQL cannot store a NUL: a 503 would be retried for 48 h, a 4xx counts towards disabling.
+    { name: 'a NUL in the agent', body: pagerDutyEventBody('incident.acknowledged', { id: 'E7', incidentKey: OURS, agent: { id: 'PUSR1', summary: 'Dana\u0000' } }), outcome: 'unrecognized', portCalled: false },
+    { name: 'a NUL in incident_key', body: pagerDutyEventBody('incident.acknowledged', { id: 'E8', incidentKey: `${OURS}\u0000` }), outcome: 'unrecognized', portCalled: false },
+    { name: 'a NUL in the event id', body: pagerDutyEventBody('incident.acknowledged', { id: 'E\u00009', incidentKey: OURS }), outcome: 'unrecognized', portCalled: false },
     { name: 'JSON of another shape', body: '{"hello":"world"}', outcome: 'unrecognized', portCalled: false },
     { name: 'a JSON array', body: '[]', outcome: 'unrecognized', portCalled: false },
     { name: 'a JSON string', body: '"incident.acknowledged"', outcome: 'unrecognized', portCalled: false }
@@ -134,7 +138,7 @@ t.test('events we do not act on get 200 and are counted, never a 4xx', async (t)
   }
   t.equal(await counted('ignored_type'), 3)
   t.equal(await counted('unknown_incident'), 3)
-  t.equal(await counted('unrecognized'), 4)
+  t.equal(await counted('unrecognized'), 7)
   t.equal(port.state(OURS), 'triggered', 'our incident untouched')
 })
 

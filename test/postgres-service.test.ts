@@ -7,6 +7,8 @@ import t from 'tap'
 import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, dedupKeyFor, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
+import { acknowledgeClick, interactionBody, signSlackRequest } from './helpers/fake-slack-api.js'
+import { pagerDutyEventBody, signPagerDuty } from './helpers/pagerduty-webhook.js'
 import { startPostgres } from './helpers/postgres.js'
 import { sleep, waitUntil } from './helpers/prometheus.js'
 
@@ -153,6 +155,81 @@ t.test('started while the database is down: probes answer at once, ready by itse
   await waitUntil('the page at PagerDuty', 10_000, async () =>
     (pagerduty.accepted as Array<{ dedup_key: string }>).some((e) => e.dedup_key === dedupKeyFor(payload.groupKey)), service.output)
   t.pass('the page reached PagerDuty')
+})
+
+t.test('a NUL character in text we would store: 4xx (or an ignored PagerDuty event), never a 5xx, as on SQLite', async (t) => {
+  // PostgreSQL's text type cannot hold U+0000: before the HTTP edge refused it, the insert
+  // failed and /webhook answered 503, so Alertmanager retried the payload forever.
+  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-nul-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const catalogPath = writeCatalog(dir, catalogDocument(
+    { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } } },
+    [entry('pg-page', 'PgPage', 'P0', ['pagerduty'])]
+  ))
+  const pagerduty = await startFakePagerDuty()
+  t.teardown(pagerduty.close)
+  const ADMIN = 'nul-admin-token'
+  const PD_SECRET = 'nul-pagerduty-webhook-secret'
+  const SLACK_SECRET = 'nul-slack-signing-secret'
+  const service = await startServiceProcess({
+    CATALOG_PATH: catalogPath,
+    DATABASE_URL: server.url(await server.createDatabase('nul')),
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY,
+    ADMIN_BEARER_TOKEN: ADMIN,
+    PAGERDUTY_WEBHOOK_SECRET: PD_SECRET,
+    SLACK_SIGNING_SECRET: SLACK_SECRET
+  })
+  t.teardown(service.stop)
+  const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }
+
+  const clean = webhookPayload({ alertname: 'PgPage', group: 'nul' })
+  t.equal((await postWebhook(service.url, clean)).status, 200, 'the clean payload is accepted')
+  const [alert] = clean.alerts
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['groupKey', { ...clean, groupKey: '{}:{alertname="a\u0000b"}' }, /^groupKey: contains a NUL character/],
+    ['receiver', { ...clean, receiver: 'enri\u0000cher' }, /^receiver: contains a NUL character/],
+    ['a label value', { ...clean, alerts: [{ ...alert, labels: { ...alert?.labels, alertname: 'Pg\u0000Page' } }] }, /^alerts\[0\]\.labels\.alertname: contains a NUL character/],
+    ['a label name', { ...clean, alerts: [{ ...alert, labels: { ...alert?.labels, 'a\u0000b': 'x' } }] }, /^alerts\[0\]\.labels\["a\\u0000b"\]: the name contains a NUL character/],
+    ['an annotation', { ...clean, alerts: [{ ...alert, annotations: { summary: 'dis\u0000k full' } }] }, /^alerts\[0\]\.annotations\.summary: contains a NUL character/]
+  ]
+  for (const [what, payload, message] of cases) {
+    const res = await postWebhook(service.url, payload)
+    t.equal(res.status, 400, `${what} with a NUL: 400 (groupKey and receiver were 503)`)
+    t.match(res.json, { error: 'invalid_payload', message }, `${what}: the message names the field`)
+  }
+  const metrics = await (await fetch(`${service.url}/metrics`)).text()
+  t.match(metrics, new RegExp(`^alert_enricher_webhooks_received_total\\{outcome="bad_request"\\} ${cases.length}$`, 'm'), 'counted as bad_request')
+  t.match(metrics, /^alert_enricher_webhooks_received_total\{outcome="unavailable"\} 0$/m, 'none as unavailable')
+
+  const listed = await (await fetch(`${service.url}/api/v1/incidents`, { headers: admin })).json() as { incidents: Array<{ id: number }> }
+  const id = listed.incidents[0]?.id ?? 0
+  const ack = await fetch(`${service.url}/api/v1/incidents/${id}/ack`, { method: 'POST', headers: admin, body: JSON.stringify({ by: 'a\u0000b' }) })
+  t.equal(ack.status, 400, 'an acknowledgement by a name with a NUL: 400')
+  t.match(await ack.json(), { error: 'bad_request', message: /^by: contains a NUL character/ })
+
+  const click = interactionBody(acknowledgeClick({ incidentId: String(id), userName: 'ana\u0000' }))
+  const slack = await fetch(`${service.url}/integrations/slack/interactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackRequest(SLACK_SECRET, click, Math.floor(Date.now() / 1000)) },
+    body: click
+  })
+  t.equal(slack.status, 400, 'a Slack click by a user whose name holds a NUL: 400, not "could not record it"')
+  t.match(await slack.json(), { error: 'invalid_payload', message: /^payload\.user\.name contains a NUL character/ })
+
+  // PagerDuty disables a subscription after three 4xx in a row: such an event is ignored (200).
+  for (const [what, body] of [
+    ['agent', pagerDutyEventBody('incident.acknowledged', { incidentKey: dedupKeyFor(clean.groupKey), agent: { id: 'PNUL', summary: 'ana\u0000' } })],
+    ['incident_key', pagerDutyEventBody('incident.acknowledged', { id: 'NULKEY', incidentKey: 'abc\u0000' })]
+  ] as const) {
+    const res = await fetch(`${service.url}/integrations/pagerduty`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-pagerduty-signature': signPagerDuty(body, PD_SECRET) }, body })
+    t.equal(res.status, 200, `PagerDuty event with a NUL in its ${what}: 200`)
+    t.match(await res.json(), { outcome: 'unrecognized' })
+  }
+
+  t.equal((await fetch(`${service.url}/-/ready`)).status, 200, 'still ready: nothing failed in the store')
+  const fine = await fetch(`${service.url}/api/v1/incidents/${id}/ack`, { method: 'POST', headers: admin, body: JSON.stringify({ by: 'ana' }) })
+  t.match(await fine.json(), { state: 'acknowledged', acknowledgedBy: 'ana' }, 'a clean acknowledgement still goes through')
 })
 
 t.test('a database migrated by a newer build: serve refuses to run, with the reason', async (t) => {

@@ -60,7 +60,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     'pagerduty-escalation': { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ESCALATION_ROUTING_KEY' } },
     'slack-bot': { type: 'slack', channel: '#bot', channelId: BOT_CHANNEL, botToken: { env: 'SLACK_BOT_TOKEN' } }
   }, [
-    // Started long ago: breached at once, so it escalates on the second routing key.
+    // Paged with a startsAt a week ago (below): breached at once, so it escalates on the second routing key.
     { ...entry('secret-escalate', 'SecretEscalate', 'P0', ['slack-incident-response']), escalateTo: ['pagerduty-escalation'] },
     entry('secret-bot', 'SecretBot', 'P1', ['slack-bot']),
     entry('secret-page', 'SecretPage', 'P0', ['pagerduty', 'slack-incident-response']),
@@ -99,8 +99,8 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
     const { text } = await request(`deliveries ${state ?? 'all'}`, `/api/v1/deliveries?limit=1000${state !== undefined ? `&state=${state}` : ''}`)
     return (JSON.parse(text) as { deliveries: DeliveryView[] }).deliveries
   }
-  const page = async (t: Test, alertname: string, group: string): Promise<string> => {
-    const payload = webhookPayload({ alertname, group })
+  const page = async (t: Test, alertname: string, group: string, startsAt?: string): Promise<string> => {
+    const payload = webhookPayload({ alertname, group, ...(startsAt !== undefined ? { startsAt } : {}) })
     const res = await postWebhook(url, payload, { token: BEARER })
     t.equal(res.status, 200, `webhook ${group} accepted`)
     answers.push({ what: `webhook ${group}`, text: JSON.stringify(res.json) })
@@ -264,7 +264,7 @@ t.test('no secret reaches logs, metrics, API output or error bodies, while deliv
   })
 
   t.test('escalated on the escalation routing key, then acknowledged over the API (sent on to PagerDuty)', async (t) => {
-    const groupKey = await page(t, 'SecretEscalate', 'escalated')
+    const groupKey = await page(t, 'SecretEscalate', 'escalated', new Date(Date.now() - 7 * 24 * 3600_000).toISOString())
     const escalation = await waitUntil('the escalation sent', 20_000, async () =>
       (await deliveries('sent')).some((d) => d.destination === 'pagerduty-escalation'))
       .then(async () => (await deliveries('sent')).find((d) => d.destination === 'pagerduty-escalation'))

@@ -21,10 +21,6 @@ const SIGNING_SECRET = 'e2e-slack-signing-secret-0001'
 
 interface DeliveryView { destination: string, groupKey: string, state: string, lastReason: string | null, lastError: string | null }
 
-// Alerts that started now: the P0's response deadline is minutes away, so no escalation races
-// the acknowledgement these tests click (an old startsAt opens the incident already breached).
-const startsAt = new Date().toISOString()
-
 t.test('bot-token destination through the service', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ae-slack-bot-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -58,7 +54,7 @@ t.test('bot-token destination through the service', async (t) => {
     return found as DeliveryView
   }
 
-  const firing = webhookPayload({ alertname: 'BotPage', group: 'checkout', startsAt })
+  const firing = webhookPayload({ alertname: 'BotPage', group: 'checkout' })
   t.equal((await postWebhook(service.url, firing)).status, 200)
   await settled(firing.groupKey, 'slack-incident-response', 'sent')
   await settled(firing.groupKey, 'slack-alerts', 'sent')
@@ -87,13 +83,13 @@ t.test('bot-token destination through the service', async (t) => {
 
   // Two more alerts, the acknowledgement and the resolve: edits of that one message.
   const grown = (n: number): ReturnType<typeof webhookPayload> =>
-    webhookPayload({ alertname: 'BotPage', group: 'checkout', startsAt, alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
+    webhookPayload({ alertname: 'BotPage', group: 'checkout', alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
   t.equal((await postWebhook(service.url, grown(2))).status, 200)
   t.equal((await postWebhook(service.url, grown(3))).status, 200)
   const message = (): string => JSON.stringify(api.messages.find((m) => m.threadTs === undefined)?.blocks)
   await waitUntil('the message shows three alerts and the acknowledgement', 20_000, async () => /host-2/.test(message()) && /Acknowledged by ana/.test(message()), message)
   await waitUntil('the acknowledgement replied in the thread', 20_000, async () => api.messages.some((m) => m.threadTs !== undefined))
-  const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', startsAt, status: 'resolved', alerts: [0, 1, 2].map((i) => ({ instance: `host-${i}` })) })
+  const resolved = webhookPayload({ alertname: 'BotPage', group: 'checkout', status: 'resolved', alerts: [0, 1, 2].map((i) => ({ instance: `host-${i}` })) })
   t.equal((await postWebhook(service.url, resolved)).status, 200)
   await waitUntil('the message reads resolved', 20_000, async () => /RESOLVED: BotPage/.test(api.messages.find((m) => m.threadTs === undefined)?.text ?? ''))
 
@@ -120,7 +116,7 @@ t.test('bot-token destination through the service', async (t) => {
   t.equal(webhook.accepted.length, 4, 'the incoming-webhook channel: one post per notification, as before')
 
   api.failWith('not_in_channel')
-  const other = webhookPayload({ alertname: 'BotPage', group: 'payments', startsAt })
+  const other = webhookPayload({ alertname: 'BotPage', group: 'payments' })
   t.equal((await postWebhook(service.url, other)).status, 200)
   const dead = await settled(other.groupKey, 'slack-incident-response', 'dead')
   t.match(dead, { lastReason: 'rejected', lastError: 'Slack chat.postMessage: not_in_channel' }, 'a dead letter naming the Slack error')
@@ -154,7 +150,7 @@ t.test('two replicas on one PostgreSQL: the replica that did not post the messag
   t.teardown(b.stop)
 
   const page = (n: number): ReturnType<typeof webhookPayload> =>
-    webhookPayload({ alertname: 'BotPage', group: 'ha', startsAt, alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
+    webhookPayload({ alertname: 'BotPage', group: 'ha', alerts: Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` })) })
   t.equal((await postWebhook(a.url, page(1))).status, 200)
   await waitUntil('the message posted', 20_000, async () => api.messages.length === 1)
   const ts = api.messages[0]?.ts

@@ -91,8 +91,10 @@ function sqliteStore (t: Test, clock: { now: number }): Store {
   return store
 }
 
+// Started just before the test clock's T0: the P0 deadline is 20:15 UTC on that clock.
+const STARTS_AT = new Date(T0 - 5_000).toISOString()
 const page = (instances: number, status: PageOptions['status'] = 'firing'): ReturnType<typeof webhookPayload> =>
-  webhookPayload({ alertname: 'BotPage', group: 'checkout', status, alerts: Array.from({ length: instances }, (_, i) => ({ instance: `host-${i}` })) })
+  webhookPayload({ alertname: 'BotPage', group: 'checkout', status, startsAt: STARTS_AT, alerts: Array.from({ length: instances }, (_, i) => ({ instance: `host-${i}` })) })
 
 async function post (r: Rig, replica: Replica, payload: ReturnType<typeof webhookPayload>): Promise<void> {
   await replica.intake(payload, JSON.stringify(payload), r.clock.now)

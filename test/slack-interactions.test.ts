@@ -76,6 +76,11 @@ t.test('an Acknowledge click goes through the port with who, where and an idempo
   ;(link.actions as Array<{ action_id: string }>)[0]!.action_id = 'runbook-0'
   t.match(await click(link), { status: 200, body: { text: /Nothing to do/ } }, 'a link button click is ignored')
   t.match(await click(acknowledgeClick({ incidentId: 'abc' })), { status: 400, body: { message: /not an incident id/ } })
+  // PostgreSQL cannot store a NUL: without this check the click would be answered "could not record it".
+  t.match(await click(acknowledgeClick({ incidentId: '42', userName: 'jane\u0000doe' })), { status: 400, body: { error: 'invalid_payload', message: 'payload.user.name contains a NUL character (U+0000)' } })
+  t.match(await click(acknowledgeClick({ incidentId: '42', userId: 'U0\u0000' })), { status: 400, body: { error: 'invalid_payload', message: 'payload.user.id contains a NUL character (U+0000)' } })
+  t.match(await click(acknowledgeClick({ incidentId: '42', actionTs: '1700000100.1\u0000' })), { status: 400, body: { message: 'payload.actions[].action_ts contains a NUL character (U+0000)' } })
+  t.equal(await metric(h, 'bad_request'), 4, 'counted as bad requests')
   t.equal(port.calls.length, 2)
 
   const notJson = 'payload=%7Bnope'

@@ -80,6 +80,39 @@ t.test('bad input gets a 4xx naming the problem, never a 5xx', async (t) => {
   t.equal((await h.store.list({ limit: 10 })).length, 0, 'nothing enqueued from bad input')
 })
 
+t.test('a NUL character in any string: 400 naming the field, on the webhook and the preview alike', async (t) => {
+  // PostgreSQL's text cannot hold U+0000 (SQLite's can): refused here, the same on both
+  // engines, rather than a 503 on PostgreSQL that Alertmanager would retry forever.
+  const h = await buildTestApp()
+  t.teardown(h.close)
+  const valid = fixture('firing-single-warning.json') as Record<string, unknown> & { alerts: Array<Record<string, unknown> & { labels: Record<string, string> }> }
+  const [alert] = valid.alerts
+  const withAlert = (change: Record<string, unknown>): object => ({ ...valid, alerts: [{ ...alert, ...change }] })
+  const cases: Array<[string, object, string]> = [
+    ['groupKey', { ...valid, groupKey: '{}:{alertname="a\u0000b"}' }, 'groupKey: contains a NUL character (U+0000)'],
+    ['receiver', { ...valid, receiver: 'enricher\u0000' }, 'receiver: contains a NUL character (U+0000)'],
+    ['externalURL', { ...valid, externalURL: 'http://am\u0000' }, 'externalURL: contains a NUL character (U+0000)'],
+    ['a common label', { ...valid, commonLabels: { team: '\u0000' } }, 'commonLabels.team: contains a NUL character (U+0000)'],
+    ['a group label name', { ...valid, groupLabels: { 'alert\u0000name': 'x' } }, 'groupLabels["alert\\u0000name"]: the name contains a NUL character (U+0000)'],
+    ['an alert label', withAlert({ labels: { ...alert?.labels, severity: 'warn\u0000ing' } }), 'alerts[0].labels.severity: contains a NUL character (U+0000)'],
+    ['an annotation', withAlert({ annotations: { description: 'disk\u0000full' } }), 'alerts[0].annotations.description: contains a NUL character (U+0000)'],
+    ['generatorURL', withAlert({ generatorURL: '\u0000' }), 'alerts[0].generatorURL: contains a NUL character (U+0000)'],
+    ['fingerprint', withAlert({ fingerprint: 'abc\u0000' }), 'alerts[0].fingerprint: contains a NUL character (U+0000)']
+  ]
+  for (const [what, payload, message] of cases) {
+    for (const url of ['/webhook', '/api/v1/preview']) {
+      const res = await h.app.inject({ method: 'POST', url, headers: json, payload: JSON.stringify(payload) })
+      t.same({ status: res.statusCode, body: res.json() }, { status: 400, body: { error: 'invalid_payload', message } }, `${what} on ${url}`)
+    }
+  }
+  const tooLong = await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: withAlert({ fingerprint: 'f'.repeat(65) }) })
+  t.match(tooLong.json(), { message: /^alerts\[0\]\.fingerprint: expected string length less or equal to 64$/ }, 'other string rules keep their own wording')
+  const outcomes = Object.fromEntries((await h.metrics.webhooksReceived.get()).values.map((v) => [v.labels.outcome, v.value]))
+  t.match(outcomes, { bad_request: cases.length + 1, unavailable: 0 }, 'counted as bad requests')
+  t.same(await h.store.list({ limit: 10 }), [], 'nothing stored')
+  t.equal((await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: valid })).statusCode, 200, 'the same payload without the NUL is accepted')
+})
+
 t.test('authentication: bearer and basic accepted, anything else 401 with WWW-Authenticate and the token never echoed', async (t) => {
   const h = await buildTestApp({ auth: { bearerToken: 's3cret-token', basic: { username: 'am', password: 'pw' } } })
   t.teardown(h.close)

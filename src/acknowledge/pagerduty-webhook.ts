@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { NUL_FREE } from '../text.js'
 
 // PagerDuty webhooks v3, the pure part: signature verification over the raw body and the
 // translation of an event into what we act on. No I/O; the route (routes/pagerduty-webhook.ts)
@@ -37,18 +38,20 @@ export function verifySignature (rawBody: Buffer, header: string | undefined, se
   return matched ? 'valid' : 'mismatch'
 }
 
-// Only the fields we read; PagerDuty sends many more (see test/fixtures/pagerduty/).
-const Reference = Type.Object({ id: Type.Optional(Type.String()), summary: Type.Optional(Type.String()) })
+// Only the fields we read; PagerDuty sends many more (see test/fixtures/pagerduty/). Those we
+// store (id, incident_key, the agent) refuse a NUL (see NUL_FREE): such an event is unrecognized.
+const Stored = Type.String({ pattern: NUL_FREE })
+const Reference = Type.Object({ id: Type.Optional(Stored), summary: Type.Optional(Stored) })
 
 export const PagerDutyWebhookBody = Type.Object({
   event: Type.Object({
-    id: Type.String({ minLength: 1, maxLength: 200 }),
+    id: Type.String({ minLength: 1, maxLength: 200, pattern: NUL_FREE }),
     event_type: Type.String({ minLength: 1, description: 'e.g. incident.acknowledged; types we do not use are answered 200 and ignored' }),
     resource_type: Type.Optional(Type.String()),
     occurred_at: Type.Optional(Type.String({ description: 'RFC 3339' })),
     agent: Type.Optional(Type.Union([Reference, Type.Null()], { description: 'who acted (user_reference); null when PagerDuty itself did' })),
     data: Type.Object({
-      incident_key: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'the Events v2 dedup_key that opened the incident: ours' }))
+      incident_key: Type.Optional(Type.Union([Stored, Type.Null()], { description: 'the Events v2 dedup_key that opened the incident: ours' }))
     })
   })
 }, { description: 'PagerDuty webhooks v3 event (one per POST); unknown fields are accepted' })

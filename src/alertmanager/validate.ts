@@ -1,5 +1,6 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import type { ValueError } from '@sinclair/typebox/errors'
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
+import { hasNul, NUL_FREE, NUL_PROBLEM } from '../text.js'
 import { WebhookPayload } from './webhook.js'
 
 // One compiled validator for the webhook route, the preview route and the CLI, so they
@@ -42,6 +43,9 @@ function describe (error: ValueError): string {
     return `expected one of ${schema.anyOf.map((s) => JSON.stringify(s.const)).join(', ')}, got ${JSON.stringify(error.value)}`
   }
   if (schema.const !== undefined) return `expected ${JSON.stringify(schema.const)}, got ${JSON.stringify(error.value)}`
-  if (schema.pattern !== undefined && typeof error.value === 'string') return `${JSON.stringify(error.value.slice(0, 64))} is not an RFC 3339 timestamp`
+  if (error.type === ValueErrorType.StringPattern && schema.pattern === NUL_FREE) return NUL_PROBLEM
+  if (error.type === ValueErrorType.StringPattern && typeof error.value === 'string') return `${JSON.stringify(error.value.slice(0, 64))} is not an RFC 3339 timestamp`
+  // A label name with a NUL matches no key pattern of the label set.
+  if (error.type === ValueErrorType.ObjectAdditionalProperties && hasNul(error.path)) return `the name ${NUL_PROBLEM}`
   return error.message.toLowerCase()
 }

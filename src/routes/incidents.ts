@@ -1,9 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifySchemaValidationError } from 'fastify'
 import { PriorityName } from '../config/catalog-schema.js'
 import { Incident, IncidentState, IncidentWithTimeline, type ApplyAcknowledgement } from '../incidents/types.js'
 import type { Store } from '../store/types.js'
+import { NUL_FREE, NUL_PROBLEM } from '../text.js'
 import { errorResponses, sendError } from './errors.js'
 
 // Incidents for people and scripts (admin token): list, one with its timeline, acknowledge.
@@ -19,7 +20,7 @@ export const IncidentsList = Type.Object({ incidents: Type.Array(Incident), limi
 export type IncidentsList = Static<typeof IncidentsList>
 
 const IncidentIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) })
-export const AckBody = Type.Object({ by: Type.String({ minLength: 1, maxLength: 200, description: 'who acknowledges' }) }, { additionalProperties: false })
+export const AckBody = Type.Object({ by: Type.String({ minLength: 1, maxLength: 200, pattern: NUL_FREE, description: 'who acknowledges' }) }, { additionalProperties: false })
 
 export interface IncidentsRouteOptions {
   store: Store
@@ -57,6 +58,10 @@ export async function incidentsRoutes (app: FastifyInstance, opts: IncidentsRout
     attachValidation: true
   }, async (request, reply) => {
     if (request.validationError !== undefined) {
+      // Ajv's own wording would quote the pattern, which says nothing to a person.
+      const errors = request.validationError.validation as FastifySchemaValidationError[]
+      const nul = errors.some((e) => e.keyword === 'pattern' && e.instancePath === '/by')
+      if (nul) return sendError(reply, 400, 'bad_request', `by: ${NUL_PROBLEM}`)
       return sendError(reply, 400, 'bad_request', `invalid request: ${request.validationError.message}; the body is {"by": "name"}`)
     }
     const { id } = request.params

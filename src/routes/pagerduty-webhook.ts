@@ -32,7 +32,7 @@ export interface PagerDutyWebhookRouteOptions {
 const HANDLED = ['applied', 'duplicate', 'unknown_incident', 'no_change', 'ignored_type', 'unrecognized'] as const
 
 export const PagerDutyWebhookAnswer = Type.Object({
-  outcome: Type.Union(HANDLED.map((o) => Type.Literal(o)), { description: 'ignored_type: an event type we do not act on; unrecognized: not shaped like a v3 event; both are ignored' }),
+  outcome: Type.Union(HANDLED.map((o) => Type.Literal(o)), { description: 'ignored_type: an event type we do not act on; unrecognized: not shaped like a v3 event, or a NUL character in its id, incident_key or agent; both are ignored' }),
   eventId: Type.Optional(Type.String())
 })
 
@@ -88,7 +88,7 @@ export async function pagerDutyWebhookRoutes (app: FastifyInstance, opts: PagerD
     const event = parseEvent(json)
     if (event === undefined) {
       count('unrecognized')
-      request.log.warn('PagerDuty webhook ignored: not shaped like a v3 event ({event: {id, event_type, data}})')
+      request.log.warn('PagerDuty webhook ignored: not shaped like a v3 event ({event: {id, event_type, data}}), or a NUL character in its id, incident_key or agent')
       return reply.code(200).send({ outcome: 'unrecognized' as const })
     }
     const { eventId, eventType, incidentKey } = event

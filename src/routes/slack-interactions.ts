@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AckOutcome, ApplyAcknowledgement } from '../incidents/types.js'
 import type { Metrics, SlackInteractionOutcome } from '../metrics.js'
 import { ACKNOWLEDGE_ACTION_ID } from '../notify/slack/render.js'
+import { hasNul, NUL_PROBLEM } from '../text.js'
 import { errorResponses, sendError } from './errors.js'
 import { verifySlackSignature } from './slack-signature.js'
 
@@ -86,6 +87,10 @@ export async function slackInteractionsRoutes (app: FastifyInstance, opts: Slack
     const userId = typeof payload.user?.id === 'string' ? payload.user.id : undefined
     if (incidentId === undefined) return await badRequest(reply, 'the Acknowledge button value is not an incident id')
     if (userId === undefined) return await badRequest(reply, 'payload.user.id is missing')
+    // These become the acknowledgement's `by` and event id, stored: see NUL_FREE.
+    const withNul = Object.entries({ 'user.id': userId, 'user.name': payload.user?.name, 'user.username': payload.user?.username, 'actions[].action_ts': click.action_ts })
+      .find(([, v]) => typeof v === 'string' && hasNul(v))
+    if (withNul !== undefined) return await badRequest(reply, `payload.${withNul[0]} ${NUL_PROBLEM}`)
     const name = [payload.user?.name, payload.user?.username].find((n): n is string => typeof n === 'string' && n !== '') ?? userId
     const by = `${name} (${userId})`
     const actionTs = typeof click.action_ts === 'string' ? click.action_ts : String(opts.now().getTime() / 1000)

@@ -46,9 +46,17 @@ export interface PageOptions {
   severity?: string
   // One alert per instance; each alert's own status may differ from the group's.
   alerts?: Array<{ instance: string, status?: 'firing' | 'resolved' }>
-  // When the alerts started firing: a re-fired alert has a new one.
+  // When the alerts started firing: a re-fired alert has a new one. Default: STARTED_AT.
   startsAt?: string
 }
+
+/**
+ * The default startsAt: when this module loaded, so a test's incidents open with their response
+ * deadline ahead of them (an old startsAt opens them already breached, and they escalate at
+ * once). The same for every call, so building a payload again is an Alertmanager retry, not a
+ * re-fire. A test that needs a breached incident passes an old startsAt itself.
+ */
+export const STARTED_AT = new Date().toISOString()
 
 /** An Alertmanager webhook v4 payload shaped like the real ones in test/fixtures. */
 export function webhookPayload (opts: PageOptions): WebhookPayload {
@@ -56,12 +64,15 @@ export function webhookPayload (opts: PageOptions): WebhookPayload {
   const alerts = (opts.alerts ?? [{ instance: 'host-0' }]).map((a) => {
     const labels = { ...groupLabels, instance: a.instance, severity: opts.severity ?? 'critical' }
     const status = a.status ?? opts.status ?? 'firing'
+    const startsAt = opts.startsAt ?? STARTED_AT
+    // Resolved at STARTED_AT, or as it started if that is later: never before its start.
+    const endsAt = new Date(Math.max(Date.parse(startsAt), Date.parse(STARTED_AT))).toISOString()
     return {
       status,
       labels,
       annotations: { summary: `${opts.alertname} on ${opts.group}` },
-      startsAt: opts.startsAt ?? '2026-11-26T20:10:55Z',
-      endsAt: status === 'resolved' ? '2026-11-26T20:40:55Z' : '0001-01-01T00:00:00Z',
+      startsAt,
+      endsAt: status === 'resolved' ? endsAt : '0001-01-01T00:00:00Z',
       generatorURL: '',
       fingerprint: sha256Hex(JSON.stringify(labels)).slice(0, 16)
     }
