@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { REPO_ROOT, startServiceProcess, type ServiceProcess } from './helpers/alert-enricher-process.js'
 import { catalogDocument, dedupKeyFor, entry, postWebhook, webhookPayload, writeCatalog } from './helpers/delivery-fixtures.js'
 import { startFakePagerDuty } from './helpers/fake-pagerduty.js'
@@ -112,8 +112,9 @@ t.test('two replicas on one PostgreSQL: the database stopped and started under l
   t.match(output.join('\n'), /store operation failed/, 'the outage was logged')
 })
 
-t.test('started while the database is down: probes answer at once, ready by itself once it is up', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-down-'))
+// A temporary catalog paging PagerDuty for PgPage (P0), and the fake PagerDuty it pages.
+async function pagingCatalog (t: Test, prefix: string): Promise<{ catalogPath: string, pagerduty: Awaited<ReturnType<typeof startFakePagerDuty>> }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const catalogPath = writeCatalog(dir, catalogDocument(
     { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } } },
@@ -121,6 +122,11 @@ t.test('started while the database is down: probes answer at once, ready by itse
   ))
   const pagerduty = await startFakePagerDuty()
   t.teardown(pagerduty.close)
+  return { catalogPath, pagerduty }
+}
+
+t.test('started while the database is down: probes answer at once, ready by itself once it is up', async (t) => {
+  const { catalogPath, pagerduty } = await pagingCatalog(t, 'ae-pg-down-')
   // Created while the server runs; the service migrates it once it gets through.
   const db = await server.createDatabase('down')
   const databaseUrl = server.url(db).replace('postgres@', `postgres:${DB_PASSWORD}@`)
@@ -160,14 +166,7 @@ t.test('started while the database is down: probes answer at once, ready by itse
 t.test('a NUL character in text we would store: 4xx (or an ignored PagerDuty event), never a 5xx, as on SQLite', async (t) => {
   // PostgreSQL's text type cannot hold U+0000: before the HTTP edge refused it, the insert
   // failed and /webhook answered 503, so Alertmanager retried the payload forever.
-  const dir = mkdtempSync(join(tmpdir(), 'ae-pg-nul-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const catalogPath = writeCatalog(dir, catalogDocument(
-    { pagerduty: { type: 'pagerduty', routingKey: { env: 'PAGERDUTY_ROUTING_KEY' } } },
-    [entry('pg-page', 'PgPage', 'P0', ['pagerduty'])]
-  ))
-  const pagerduty = await startFakePagerDuty()
-  t.teardown(pagerduty.close)
+  const { catalogPath, pagerduty } = await pagingCatalog(t, 'ae-pg-nul-')
   const ADMIN = 'nul-admin-token'
   const PD_SECRET = 'nul-pagerduty-webhook-secret'
   const SLACK_SECRET = 'nul-slack-signing-secret'
