@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pg from 'pg'
 import { createPool, inTransaction } from '../src/store/postgres/connection.js'
 import { loadMigrations, migrate } from '../src/store/postgres/migrate.js'
@@ -181,12 +181,18 @@ t.test('a replica keeps working when a newer build migrates the table under it (
   t.equal(await old.markSent(d!, now), 'done')
 })
 
-t.test('group commit: concurrent webhooks share one transaction, each gets its own result', async (t) => {
-  const url = server.url(await server.createDatabase('batch'))
+// A store on a database of its own, on a fixed clock, recording each enqueue transaction's size.
+async function batchingStore (t: Test, name: string): Promise<{ store: Awaited<ReturnType<typeof createPostgresStore>>, batches: number[], now: number }> {
+  const url = server.url(await server.createDatabase(name))
   const batches: number[] = []
   const now = Date.now()
   const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onEnqueueBatch: (n) => { batches.push(n) } })
   t.teardown(async () => { await store.close() })
+  return { store, batches, now }
+}
+
+t.test('group commit: concurrent webhooks share one transaction, each gets its own result', async (t) => {
+  const { store, batches, now } = await batchingStore(t, 'batch')
   const open = (g: number): IncidentChange => ({
     kind: 'open', dedupKey: `dk-${g}`, title: `t${g}`, priority: 'P1', respondBy: now + 60_000, alertname: 'A', team: 'platform',
     escalation: { escalateTo: [], repeatEveryMs: null }
@@ -209,11 +215,7 @@ t.test('group commit: concurrent webhooks share one transaction, each gets its o
 })
 
 t.test('group commit: a group\'s second webhook plans from what its first stored; one that fails fails alone', async (t) => {
-  const url = server.url(await server.createDatabase('batch2'))
-  const batches: number[] = []
-  const now = Date.now()
-  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onEnqueueBatch: (n) => { batches.push(n) } })
-  t.teardown(async () => { await store.close() })
+  const { store, now } = await batchingStore(t, 'batch2')
   const seen: string[][] = []
   const [first, second, broken, other, throws] = await Promise.allSettled([
     store.enqueue({ groupKey: 'same', receivedAt: now, resolved: false, plan: () => [item('a')] }),
