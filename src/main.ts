@@ -109,8 +109,10 @@ export async function serve (env: Env): Promise<void> {
     isConfigured: (name) => runtime.destinations.get(name)?.configured === true,
     isSlackApp
   })
-  // Work committed through any replica wakes this one.
+  // Work committed through any replica wakes this one; this replica's own enqueues claim
+  // their pages in their transaction when it has a free slot.
   shared?.onWork(dispatcher.wake)
+  shared?.lendSlotsFrom(dispatcher.lendSlots)
   const intake = createIntake({
     store,
     metrics,

@@ -315,3 +315,32 @@ t.test('a held destination wakes the loop when its next token is due, not at the
   await until(() => sent.length === 2, 'the second message after the token')
   t.same(sent.map((d) => d.idempotencyKey), ['a', 'b'])
 })
+
+t.test('lent slots: none before start; while lent, claim rounds leave them alone; launch sends, release returns them', async (t) => {
+  const releases: Array<() => void> = []
+  const { clock, store, dispatcher, sent } = setup(t, {
+    cfg: { concurrency: 3 },
+    send: async () => await new Promise<SendResult>((resolve) => releases.push(() => resolve({ ok: true, status: 200 })))
+  })
+  t.equal(dispatcher.lendSlots(), null, 'a stopped dispatcher lends nothing')
+  await dispatcher.start()
+  const loan = dispatcher.lendSlots()
+  if (loan === null) throw new Error('expected a loan')
+  t.equal(loan.request.limit, 3, 'every free slot is lent')
+  t.equal(dispatcher.lendSlots(), null, 'no slot left to lend twice')
+  await enqueue(store, ['a', 'b', 'c', 'd'].map((k) => item(k)), { receivedAt: clock.now })
+  t.equal(await dispatcher.runOnce(), 0, 'a claim round finds no free slot while they are lent')
+  // The borrower claimed two in its own transaction; one slot comes back with the launch.
+  const claimed = await store.claim({ ...loan.request, limit: 2 })
+  loan.launch(claimed)
+  loan.release() // settling twice changes nothing
+  await until(() => sent.length === 2, 'the two lent claims to be sent')
+  const next = dispatcher.lendSlots()
+  t.equal(next?.request.limit, 1, 'the two sends in flight hold their slots; one is free again')
+  next?.release()
+  dispatcher.wake()
+  await until(() => sent.length === 3, 'the free slot to be used by the loop')
+  t.same(sent.map((d) => d.idempotencyKey), ['a', 'b', 'c'])
+  for (const r of releases) r()
+  await until(() => sent.length === 4, 'the rest to go as slots free up')
+})

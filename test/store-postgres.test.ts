@@ -280,3 +280,52 @@ t.test('group commit: a transaction that failed because the database is away is 
   t.notOk(databaseUnavailable(Object.assign(new Error('invalid byte sequence'), { code: '22021' })), "one webhook's text: retried alone")
   t.notOk(databaseUnavailable(Object.assign(new Error('deadlock detected'), { code: '40P01' })), 'a deadlock: retried alone')
 })
+
+t.test('claims along: an enqueue claims its due pages in its own transaction when lent slots', async (t) => {
+  const url = server.url(await server.createDatabase('along'))
+  const now = Date.now()
+  const limitFor = (): { perSecond: number, burst: number } => ({ perSecond: 0.001, burst: 1 })
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, limitFor })
+  t.teardown(async () => { await store.close() })
+  const launched: number[][] = []
+  let released = 0
+  let lend: 'yes' | 'no' | 'admit throws' = 'yes'
+  store.lendSlotsFrom(() => lend === 'no'
+    ? null
+    : {
+        request: {
+          now,
+          limit: 10,
+          leaseMs: 30_000,
+          excludeDestinations: [],
+          admit: () => { if (lend === 'admit throws') throw new Error('admit broke'); return true }
+        },
+        launch: (rows) => { launched.push(rows.map((d) => d.id)) },
+        release: () => { released++ }
+      })
+  const enqueue = async (group: string, key: string, destination = 'pagerduty'): Promise<number> =>
+    (await store.enqueue({ groupKey: group, receivedAt: now, resolved: false, plan: () => [item(key, { priority: 'P0', destination })] })).inserted[0]!.id
+
+  const first = await enqueue('g1', 'k1')
+  t.same(launched, [[first]], 'launched as the enqueue committed')
+  t.match(await store.get(first), { state: 'sending', attempts: 1, claimedUntil: now + 30_000 })
+
+  const sameGroup = await enqueue('g1', 'k2')
+  t.same(launched.at(-1), [], 'a newer delivery of a group waits while the older is in flight')
+  t.match(await store.get(sameGroup), { state: 'pending' })
+
+  const noToken = await enqueue('g2', 'k3')
+  t.same(launched.at(-1), [], 'the destination\'s shared bucket is empty: not claimed')
+  t.match(await store.get(noToken), { state: 'pending' })
+
+  lend = 'no'
+  const unlent = await enqueue('g3', 'k4', 'other')
+  t.equal(launched.length, 3, 'no loan, no claim')
+  t.match(await store.get(unlent), { state: 'pending' }, 'left for the dispatcher\'s claim round')
+
+  lend = 'admit throws'
+  await t.rejects(enqueue('g4', 'k5', 'other'), /admit broke/, 'a claim that fails fails its transaction')
+  t.equal(released, 1, 'and its slots are returned')
+  t.equal(launched.length, 3)
+  t.same((await store.list({ limit: 20 })).map((d) => d.idempotencyKey).sort(), ['k1', 'k2', 'k3', 'k4'], 'nothing of the failed webhook was stored')
+})

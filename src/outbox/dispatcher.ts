@@ -1,7 +1,7 @@
 import { PRIORITIES } from '../config/catalog-schema.js'
 import { countSkipped, type Metrics } from '../metrics.js'
 import type { SendResult } from '../notify/result.js'
-import type { Delivery, MarkResult, Store } from '../store/types.js'
+import type { ClaimRequest, Delivery, MarkResult, SlotLoan, Store } from '../store/types.js'
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js'
 import type { RateLimiter } from './rate-limit.js'
 
@@ -64,6 +64,9 @@ export interface Dispatcher {
   wake: () => void
   // One claim round; waits for the sends it started. Returns how many were claimed.
   runOnce: () => Promise<number>
+  // Lends the free send slots to a claim made inside another transaction (an enqueue's), so
+  // a page goes out the moment that commits; null while stopped or with no slot free.
+  lendSlots: () => SlotLoan | null
   refreshGauges: () => Promise<void>
   // Stops claiming, waits (bounded) for in-flight sends; unclaimed work stays pending.
   stop: (opts?: { timeoutMs?: number }) => Promise<{ drained: boolean, inFlight: number }>
@@ -91,6 +94,10 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
   const setTimer = deps.setTimer ?? defaultSetTimer
 
   const inFlight = new Set<Promise<void>>()
+  // Slots promised to a claim still running (a claim round's, or a lent one): with the sends
+  // in flight, never more than the concurrency.
+  let reserved = 0
+  const freeSlots = (): number => c.concurrency - inFlight.size - reserved
   let running = false
   let pumping: Promise<void> | null = null
   let pumpAgain = false
@@ -180,30 +187,63 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     inFlight.add(p)
   }
 
+  // What a claim of up to `limit` deliveries may take now: within the rate limits, and a
+  // destination refused once is not asked again (a wait is counted once, not per delivery).
+  function claimRequest (limit: number): ClaimRequest {
+    const now = deps.now()
+    const refused = new Set<string>()
+    return {
+      now,
+      limit,
+      leaseMs: c.leaseMs,
+      excludeDestinations: limiter.exhausted(now).destinations,
+      admit: (destination, type) => {
+        if (refused.has(destination)) return false
+        if (limiter.admit(destination, type, now)) return true
+        refused.add(destination)
+        metrics.rateLimitWaits.inc({ destination, type })
+        return false
+      }
+    }
+  }
+
   // Claims until the concurrency slots are full or nothing more may go now.
   async function claimRound (): Promise<number> {
     let claimed = 0
-    while (inFlight.size < c.concurrency) {
-      const now = deps.now()
-      const refused = new Set<string>() // a wait is counted once, not once per waiting delivery
-      const rows = await store.claim({
-        now,
-        limit: c.concurrency - inFlight.size,
-        leaseMs: c.leaseMs,
-        excludeDestinations: limiter.exhausted(now).destinations,
-        admit: (destination, type) => {
-          if (refused.has(destination)) return false
-          if (limiter.admit(destination, type, now)) return true
-          refused.add(destination)
-          metrics.rateLimitWaits.inc({ destination, type })
-          return false
-        }
-      })
+    while (freeSlots() > 0) {
+      const limit = freeSlots()
+      reserved += limit
+      let rows: Delivery[]
+      try {
+        rows = await store.claim(claimRequest(limit))
+      } finally {
+        reserved -= limit
+      }
       for (const d of rows) launch(d)
       claimed += rows.length
       if (rows.length === 0) break
     }
     return claimed
+  }
+
+  function lendSlots (): SlotLoan | null {
+    const limit = freeSlots()
+    if (!running || limit <= 0) return null
+    reserved += limit
+    let settled = false
+    const settle = (): void => {
+      if (settled) return
+      settled = true
+      reserved -= limit
+    }
+    return {
+      request: claimRequest(limit),
+      launch: (rows) => {
+        settle()
+        for (const d of rows) launch(d)
+      },
+      release: settle
+    }
   }
 
   // Fires the due escalation timers: their deliveries are ordinary outbox rows from then on.
@@ -306,6 +346,7 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       wake()
     },
     wake,
+    lendSlots,
     async runOnce () {
       await escalate(true)
       const claimed = await claimRound()

@@ -134,6 +134,14 @@ export interface ClaimRequest {
   admit: (destination: string, type: DestinationType) => boolean
 }
 
+// Free dispatcher slots lent to a claim run inside another transaction: exactly one of
+// launch (that transaction committed; these are now claimed) or release (it did not) follows.
+export interface SlotLoan {
+  request: ClaimRequest
+  launch: (claimed: Delivery[]) => void
+  release: () => void
+}
+
 export type MarkResult = 'done' | 'lost_claim'
 
 export interface FireEscalationsRequest {

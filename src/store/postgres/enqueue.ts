@@ -31,7 +31,13 @@ export interface BatchedEnqueueDeps {
   notifyPayload: string
   // Observes each transaction (tests check that webhooks share one).
   onBatch?: (size: number) => void
+  // Run inside a transaction that made deliveries due, before its COMMIT: claims some (or
+  // returns null); exactly one of its callbacks follows, as the transaction commits or not.
+  claimAlong?: (c: pg.PoolClient) => Promise<ClaimedAlong | null>
 }
+
+// complete: it claimed fewer than it could, so nothing else was due and admitted.
+export interface ClaimedAlong { complete: boolean, committed: () => void, abandoned: () => void }
 
 interface Waiting { req: EnqueueRequest, resolve: (r: EnqueueResult) => void, reject: (e: unknown) => void }
 
@@ -184,11 +190,26 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
 
   async function run (batch: Waiting[]): Promise<void> {
     try {
-      // A batch's statements are planned for its size and the tables as they are; a lone
-      // webhook (light load, where latency counts) reuses the cached plans.
-      const results = await deps.transaction(async (c) => await store(c, batch.map((w) => w.req), deps.now()), { customPlans: batch.length > 1 })
+      // Set inside the transaction (typed so, not narrowed to null): settled after it.
+      let along = null as ClaimedAlong | null
+      let results: EnqueueResult[]
+      try {
+        results = await deps.transaction(async (c) => {
+          const stored = await store(c, batch.map((w) => w.req), deps.now())
+          if (deps.claimAlong !== undefined && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))) along = await deps.claimAlong(c)
+          return stored
+        // A batch's statements are planned for its size and the tables as they are; a lone
+        // webhook (light load, where latency counts) reuses the cached plans.
+        }, { customPlans: batch.length > 1 })
+      } catch (err) {
+        along?.abandoned()
+        throw err
+      }
+      along?.committed()
       deps.onBatch?.(batch.length)
       batch.forEach((w, i) => { w.resolve(results[i] as EnqueueResult) })
+      // A claim round now would find nothing the claim along did not take.
+      if (along?.complete !== true) for (const w of batch) w.req.onCommitted?.()
     } catch (err) {
       // Alone, each webhook stands or falls by itself; but when the database itself is away,
       // all would fail alike (each after its own connect timeout): they are refused together.

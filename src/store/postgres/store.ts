@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { PRIORITIES } from '../../config/catalog-schema.js'
 import type { LimitFor } from '../../outbox/rate-limit.js'
-import type { MarkResult, OutboxStats, Store, StoreFailure, StoreOperation } from '../types.js'
+import type { ClaimRequest, Delivery, MarkResult, OutboxStats, SlotLoan, Store, StoreFailure, StoreOperation } from '../types.js'
 import { toDelivery, type DeliveryRow } from '../delivery-row.js'
 import { createPool, createRedactor, errorMessage, inTransaction } from './connection.js'
-import { createBatchedEnqueue } from './enqueue.js'
+import { createBatchedEnqueue, type ClaimedAlong } from './enqueue.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
 import { migrate, SchemaTooNewError } from './migrate.js'
@@ -39,6 +39,8 @@ export interface PostgresStoreDeps {
 // replica's claims); onWork tells this process that some replica enqueued or replayed work.
 export interface PostgresStore extends Store {
   onWork: (listener: () => void) => void
+  // Where an enqueue borrows free send slots to claim its own pages in its transaction.
+  lendSlotsFrom: (lender: () => SlotLoan | null) => void
   // Connects, applies pending migrations and starts listening. Until it has succeeded every
   // operation fails and unavailable() names the cause. Throws the (redacted) cause, a
   // SchemaTooNewError as itself; may be called again after a failure.
@@ -215,7 +217,31 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
 
   const marked = (count: number | null): MarkResult => count === 1 ? 'done' : 'lost_claim'
 
-  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
+  // Claims in the caller's transaction: due rows (skipping those another claim holds) the
+  // dispatcher admits and the shared buckets have tokens for, marked sending under a lease.
+  async function claimIn (c: pg.PoolClient, { now, limit, leaseMs, excludeDestinations, admit }: ClaimRequest): Promise<Delivery[]> {
+    const { rows } = await c.query<DeliveryRow>(PREPARED.due, [now, excludeDestinations, limit])
+    const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
+    if (admitted.length > 0) await c.query(PREPARED.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
+    return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
+  }
+
+  // An enqueue that made work due claims it before its COMMIT when this process has a free
+  // slot, so its pages are sent as the commit returns instead of a claim round later.
+  let lender: (() => SlotLoan | null) | null = null
+  async function claimAlong (c: pg.PoolClient): Promise<ClaimedAlong | null> {
+    const loan = lender?.() ?? null
+    if (loan === null) return null
+    try {
+      const claimed = await claimIn(c, loan.request)
+      return { complete: claimed.length < loan.request.limit, committed: () => { loan.launch(claimed) }, abandoned: loan.release }
+    } catch (err) {
+      loan.release()
+      throw err
+    }
+  }
+
+  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, claimAlong, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens.
@@ -246,23 +272,19 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     onWork: (fn) => { workListeners.push(fn) },
     start,
     async enqueue (req) {
-      const result = await run('enqueue', async () => await batched.enqueue(req))
-      req.onCommitted?.()
-      return result
+      // The batch calls req.onCommitted once committed.
+      return await run('enqueue', async () => await batched.enqueue(req))
     },
-    async claim ({ now, limit, leaseMs, excludeDestinations, admit }) {
+    lendSlotsFrom: (fn) => { lender = fn },
+    async claim (req) {
+      const { now, limit } = req
       if (limit <= 0) return []
       return await run('claim', async () => {
         if (now >= lapseDueAt) {
           await pool.query(PREPARED.lapseClaims, [now])
           lapseDueAt = now + LAPSE_EVERY_MS
         }
-        return await quick(async (c) => {
-          const { rows } = await c.query<DeliveryRow>(PREPARED.due, [now, excludeDestinations, limit])
-          const admitted = await takeTokens(c, rows.filter((r) => admit(r.destination, r.type)), now)
-          if (admitted.length > 0) await c.query(PREPARED.markSending, [admitted.map((r) => r.id), now + leaseMs, now])
-          return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
-        })
+        return await quick(async (c) => await claimIn(c, req))
       })
     },
     async markSent (d, sentAt) {
