@@ -336,3 +336,18 @@ t.test('Slack bot-token destinations: the id form is accepted, a channel name is
   const mixed = bot.replace('botToken: { env: SLACK_BOT_TOKEN }', 'botToken: { env: SLACK_BOT_TOKEN }, webhookUrl: { env: SLACK_URL }')
   t.same(problemsOf(mixed).map((p) => p.message), ['destinations.chat.webhookUrl: unknown property'], 'both forms at once')
 })
+
+t.test('a NUL character anywhere in the catalog is a problem at its node (PostgreSQL could never store it)', async (t) => {
+  const entry = (field: string): string => `${HEADER}entries:\n  - id: a\n    matchers: ['alertname="A"']\n    ${field}\n`
+  const cases = [
+    { field: 'description: "disk \\0 full"', message: 'entries[0].description: contains a NUL character (U+0000)' },
+    { field: 'team: "plat\\0form"', message: 'entries[0].team: contains a NUL character (U+0000)' },
+    { field: 'links: { "we\\0ird": "https://x.example/" }', message: /entries\[0\]\.links.*the name contains a NUL character \(U\+0000\)/ }
+  ]
+  for (const c of cases) {
+    const problems = problemsOf(entry(c.field))
+    t.ok(problems.some((p) => typeof c.message === 'string' ? p.message === c.message : c.message.test(p.message)), `${c.field}: ${problems.map(formatProblem).join('; ')}`)
+    t.ok(problems.every((p) => p.line > 1), 'positioned at its node, not at 1:1')
+  }
+  t.same(problemsOf(entry('team: "plat form"')), [], 'the same catalog without the NUL is fine')
+})

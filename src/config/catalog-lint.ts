@@ -6,6 +6,7 @@ import { Calendar, CatalogEntry, PRIORITIES, PriorityPolicy } from './catalog-sc
 import type { CompiledEntry } from './catalog.js'
 import { createEntryIndex } from './catalog-index.js'
 import type { Problem } from './problems.js'
+import { hasNul, NUL_PROBLEM } from '../text.js'
 import { formatPath, lineOf, problemAt, type YamlPath, type YamlSource } from './yaml-source.js'
 
 // Checks the schema cannot express: references between sections, calendar sanity, matcher
@@ -45,6 +46,7 @@ export function lintCatalog (value: unknown, source: YamlSource): LintResult {
     if (policy.escalateTo !== undefined) checkRefs(['priorities', p, 'escalateTo'], policy.escalateTo)
   }
 
+  reportNuls(value, [], report)
   lintCalendar(root.calendar, report)
   const entries = lintEntries(Array.isArray(root.entries) ? root.entries : [], source, report, checkRefs)
   return { problems, entries }
@@ -111,4 +113,19 @@ function findShadowing (index: ReturnType<typeof createEntryIndex<CompiledEntry>
 
 function asRecord (v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {}
+}
+
+// Catalog text reaches the store (titles, teams, destination names): PostgreSQL's text cannot
+// hold a NUL, and a page stored there would fail on every try. Keys and values alike.
+function reportNuls (value: unknown, path: YamlPath, report: (path: YamlPath, message: string, opts?: { key?: boolean }) => void): void {
+  if (typeof value === 'string') {
+    if (hasNul(value)) report(path, NUL_PROBLEM)
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => { reportNuls(v, [...path, i], report) })
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (hasNul(k)) report([...path, k], `the name ${NUL_PROBLEM}`, { key: true })
+      reportNuls(v, [...path, k], report)
+    }
+  }
 }
