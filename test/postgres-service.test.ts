@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -229,6 +230,34 @@ t.test('a NUL character in text we would store: 4xx (or an ignored PagerDuty eve
   t.equal((await fetch(`${service.url}/-/ready`)).status, 200, 'still ready: nothing failed in the store')
   const fine = await fetch(`${service.url}/api/v1/incidents/${id}/ack`, { method: 'POST', headers: admin, body: JSON.stringify({ by: 'ana' }) })
   t.match(await fine.json(), { state: 'acknowledged', acknowledgedBy: 'ana' }, 'a clean acknowledgement still goes through')
+})
+
+t.test('a groupKey of ~9,000 incompressible characters: 200, paged and resolved at PagerDuty, still ready', async (t) => {
+  // Longer than a PostgreSQL B-tree entry may be: while indexes held the raw key, every try of
+  // this webhook failed (503) and Alertmanager gave up on the group.
+  const { catalogPath, pagerduty } = await pagingCatalog(t, 'ae-pg-long-')
+  const service = await startServiceProcess({
+    CATALOG_PATH: catalogPath,
+    DATABASE_URL: server.url(await server.createDatabase('long')),
+    PAGERDUTY_EVENTS_URL: pagerduty.url,
+    PAGERDUTY_ROUTING_KEY: ROUTING_KEY
+  })
+  t.teardown(service.stop)
+  const group = randomBytes(6_750).toString('base64')
+  const firing = webhookPayload({ alertname: 'PgPage', group })
+  t.ok(firing.groupKey.length > 9_000, `the groupKey has ${firing.groupKey.length} characters`)
+  const events = (action: string): unknown[] => (pagerduty.accepted as Array<{ dedup_key: string, event_action: string }>)
+    .filter((e) => e.dedup_key === dedupKeyFor(firing.groupKey) && e.event_action === action)
+
+  t.equal((await postWebhook(service.url, firing)).status, 200, 'the firing webhook is accepted')
+  await waitUntil('the trigger at PagerDuty', 10_000, async () => events('trigger').length === 1, service.output)
+  const resolved = webhookPayload({ alertname: 'PgPage', group, status: 'resolved' })
+  t.equal(resolved.groupKey, firing.groupKey)
+  t.equal((await postWebhook(service.url, resolved)).status, 200, 'its resolve is accepted')
+  await waitUntil('the resolve at PagerDuty', 10_000, async () => events('resolve').length === 1, service.output)
+  t.equal((await fetch(`${service.url}/-/ready`)).status, 200, 'still ready: nothing failed in the store')
+  const metrics = await (await fetch(`${service.url}/metrics`)).text()
+  t.match(metrics, /^alert_enricher_webhooks_received_total\{outcome="unavailable"\} 0$/m, 'no webhook answered 503')
 })
 
 t.test('a database migrated by a newer build: serve refuses to run, with the reason', async (t) => {

@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import { Value } from '@sinclair/typebox/value'
 import type { PriorityName } from '../src/config/catalog-schema.js'
 import { incidentConformance } from './store-conformance-incidents.js'
+import { longKeyConformance } from './store-conformance-long-keys.js'
 import { slackConformance } from './store-conformance-slack.js'
 import {
   Delivery, NotifiedDestination,
@@ -67,6 +68,7 @@ const keys = (ds: ReadonlyArray<{ idempotencyKey: string }>): string[] => ds.map
 export function storeConformance (t: Test, factory: StoreFactory): void {
   incidentConformance(t, factory)
   slackConformance(t, factory)
+  longKeyConformance(t, factory)
   t.test('enqueue stores what plan returns; rows round-trip through the Delivery schema', async (t) => {
     const s = await open(t, factory)
     const big = JSON.stringify({ alerts: Array.from({ length: 40 }, (_, i) => ({ i, text: `alert ${i} ünïcödé `.repeat(40) })) })

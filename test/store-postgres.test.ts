@@ -329,3 +329,52 @@ t.test('claims along: an enqueue claims its due pages in its own transaction whe
   t.equal(launched.length, 3)
   t.same((await store.list({ limit: 20 })).map((d) => d.idempotencyKey).sort(), ['k1', 'k2', 'k3', 'k4'], 'nothing of the failed webhook was stored')
 })
+
+t.test('migration 0008: a database at 0007 with rows in it moves its group indexes to digests and keeps every group', async (t) => {
+  const url = server.url(await server.createDatabase('mig8'))
+  const pool = new pg.Pool({ connectionString: url, max: 1 })
+  t.teardown(async () => { await pool.end() })
+  const all = loadMigrations()
+  const before = all.findIndex((m) => m.name === 'group_digest_indexes')
+  t.equal(all[before]?.version, 8)
+  t.same(await migrate(pool, all.slice(0, before)), [1, 2, 3, 4, 5, 6, 7])
+  const now = Date.now()
+  // What a build at 0007 left: a pending trigger, a notification held for business hours, the
+  // destination told, the open incident.
+  await pool.query(`INSERT INTO deliveries (destination, type, priority, idempotency_key, group_key, body, state, next_attempt_at,
+      received_at, created_at, updated_at, deferred_until)
+    VALUES ('pagerduty', 'pagerduty', 0, 'old-trigger', 'g', '{}', 'pending', $1, $1, $1, $1, NULL),
+      ('slack-alerts', 'slack', 3, 'old-held', 'g', '{}', 'pending', $2, $1, $1, $1, $2)`, [now, now + 3_600_000])
+  await pool.query("INSERT INTO group_notified VALUES ('g', 'pagerduty', 'pagerduty', 0, $1)", [now])
+  const { rows: [incident] } = await pool.query<{ id: number }>(`INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title,
+      priority, state, opened_at, triggered_at, respond_by, repeats_left, escalate_to, updated_at)
+    VALUES ('team', 'g', 'dk-g', 'A', 'platform', 'A', 0, 'triggered', $1, $1, $2, 3, '[]', $1) RETURNING id`, [now, now + 300_000])
+
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 2 }, { now: () => now })
+  t.teardown(async () => { await store.close() })
+  t.equal((await pool.query<{ v: number }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]?.v, all.length, 'migrated to the last version')
+  const { rows: indexes } = await pool.query<{ name: string, def: string }>(`SELECT indexname AS name, indexdef AS def FROM pg_indexes
+    WHERE indexname IN ('deliveries_group', 'deliveries_deferred', 'incidents_open', 'group_notified_group') ORDER BY 1`)
+  t.equal(indexes.length, 4)
+  t.ok(indexes.every((i) => i.def.includes('md5(group_key)')), 'each keyed on the digest')
+
+  const seen: string[][] = []
+  const refire = await store.enqueue({
+    groupKey: 'g', receivedAt: now, resolved: false, plan: (n) => { seen.push(n.map((d) => d.destination)); return [item('new-trigger', { priority: 'P0' })] },
+    incident: { receiver: 'team', decide: (open) => { t.equal(open?.id, Number(incident!.id), 'the open incident is found'); return null } }
+  })
+  t.same(seen.at(-1), ['pagerduty'], 'the destination told before the migration is remembered')
+  t.same(refire.superseded.map((d) => d.destination), ['pagerduty'], 'the pending trigger from before is superseded')
+  const claim = async (): Promise<string[]> => (await store.claim({ now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })).map((d) => d.idempotencyKey)
+  t.same(await claim(), ['new-trigger'])
+  await t.rejects(pool.query(`INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
+      triggered_at, respond_by, repeats_left, escalate_to, updated_at) VALUES ('team', 'g', 'dk-g', 'A', 'p', 'A', 0, 'triggered', 0, 0, 0, 3, '[]', 0)`),
+  { code: '23505' }, 'still one open incident per group')
+  const resolved = await store.enqueue({
+    groupKey: 'g', receivedAt: now, resolved: true, plan: () => [item('resolve', { status: 'resolved', priority: 'P0' })],
+    incident: { receiver: 'team', decide: () => ({ kind: 'resolve' }) }
+  })
+  t.same(resolved.resolvedWhileDeferred.map((d) => d.destination), ['slack-alerts'], 'the held notification from before is skipped')
+  t.match(resolved.incident, { id: Number(incident!.id), change: 'resolve' })
+  t.same(await claim(), [], 'the resolve waits for the trigger in flight')
+})

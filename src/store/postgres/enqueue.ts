@@ -71,7 +71,8 @@ const INPUTS = { name: 'alert_enricher_enqueue_inputs', text: 'SELECT alert_enri
 // as notified after), $5 incidents opened, $6 raised, $7 ids resolved, $8 timeline events,
 // $9 the NOTIFY payload.
 // Every part touches rows of its own group only, and a group is in a batch once, so the
-// sub-statements never write one row twice.
+// sub-statements never write one row twice. Groups are looked up by md5(group_key), which the
+// indexes hold (migration 0008), and by the key itself.
 const WRITE = {
   name: 'alert_enricher_enqueue_write',
   text: `WITH item AS (
@@ -92,7 +93,8 @@ const WRITE = {
     sup AS (
       UPDATE deliveries AS d SET state = 'skipped', last_reason = 'superseded',
         last_error = 'superseded by delivery ' || ins.id, updated_at = $2::bigint
-      FROM ins WHERE ins.state = 'pending' AND d.group_key = ins.group_key AND d.destination = ins.destination
+      FROM ins WHERE ins.state = 'pending' AND md5(d.group_key) = md5(ins.group_key) AND d.group_key = ins.group_key
+        AND d.destination = ins.destination
         AND d.state = 'pending' AND d.id < ins.id
       RETURNING ins.idempotency_key AS by_key, d.id, d.destination, d.type, d.priority),
     rem AS (
@@ -101,10 +103,12 @@ const WRITE = {
       FROM item AS i JOIN ins ON ins.idempotency_key = i.key
       WHERE i.status = 'firing' AND i.state = 'pending' AND i.deferred_until IS NULL
       ORDER BY i.group_key, i.destination, i.priority
-      ON CONFLICT (group_key, destination) DO UPDATE SET type = EXCLUDED.type,
+      ON CONFLICT (md5(group_key), destination) DO UPDATE SET type = EXCLUDED.type,
         priority = LEAST(group_notified.priority, EXCLUDED.priority), updated_at = EXCLUDED.updated_at
+        WHERE group_notified.group_key = EXCLUDED.group_key
       RETURNING 1),
-    forgot AS (DELETE FROM group_notified WHERE group_key = ANY($4::text[]) RETURNING 1),
+    forgot AS (DELETE FROM group_notified WHERE md5(group_key) = ANY(ARRAY(SELECT md5(g) FROM unnest($4::text[]) AS g))
+      AND group_key = ANY($4::text[]) RETURNING 1),
     opened AS (
       INSERT INTO incidents (receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at,
         triggered_at, respond_by, repeats_left, escalate_to, repeat_every_ms, next_escalation_at, updated_at)

@@ -23,14 +23,16 @@ import { toSlackMessage, type SlackMessageRow } from '../slack-message-row.js'
 type Db = pg.Pool | pg.PoolClient
 
 
+// Group lookups compare md5(group_key), which the indexes hold (migration 0008), and the key itself.
 const SQL = {
   byId: 'SELECT * FROM incidents WHERE id = $1',
   byIdLocked: 'SELECT * FROM incidents WHERE id = $1 FOR UPDATE',
   byDedupKeyLocked: 'SELECT * FROM incidents WHERE dedup_key = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE',
   latest: 'SELECT * FROM incidents WHERE dedup_key = $1 AND receiver = $2 AND group_key = $3 ORDER BY id DESC LIMIT 1',
   // The group's latest queued webhook to a destination told of it: what an escalation renders.
-  lastBody: `SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.group_key = n.group_key AND d.destination = n.destination
-    WHERE n.group_key = $1 ORDER BY d.id DESC LIMIT 1`,
+  lastBody: `SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.destination = n.destination
+    WHERE md5(n.group_key) = md5($1) AND n.group_key = $1 AND md5(d.group_key) = md5($1) AND d.group_key = $1
+    ORDER BY d.id DESC LIMIT 1`,
   // The clock re-runs from the raise only if that is sooner; an armed timer moves with it.
   // $1 id, $2 priority, $3 respondBy, $4 alertname, $5 team, $6 escalateTo, $7 repeatEveryMs, $8 now, $9 repeats
   resolve: `UPDATE incidents SET state = 'resolved', resolved_at = $2, next_escalation_at = NULL, updated_at = $2
@@ -44,7 +46,8 @@ const SQL = {
   events: 'SELECT at, kind AS event, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id',
   // The group's sent notifications while the incident was open, and the incident's own.
   notified: `SELECT destination, sent_at AS at FROM deliveries
-    WHERE state = 'sent' AND updated_at >= $3 AND group_key IN ($1, $2) AND sent_at <= $4 ORDER BY sent_at, id`,
+    WHERE state = 'sent' AND updated_at >= $3 AND md5(group_key) IN (md5($1), md5($2)) AND group_key IN ($1, $2)
+      AND sent_at <= $4 ORDER BY sent_at, id`,
   // Claimed: a timer another replica is firing is skipped, and once it commits the re-checked
   // condition no longer holds (the timer moved or was cleared).
   due: `SELECT * FROM incidents WHERE next_escalation_at IS NOT NULL AND next_escalation_at <= $1
@@ -54,12 +57,13 @@ const SQL = {
       next_escalation_at = $4, repeats_left = $5, updated_at = $6 WHERE id = $1`,
   // Escalation destinations hear the rest of the group (its resolve) like any notified one.
   remember: `INSERT INTO group_notified (group_key, destination, type, priority, updated_at) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (group_key, destination) DO UPDATE SET priority = LEAST(group_notified.priority, EXCLUDED.priority),
-      updated_at = EXCLUDED.updated_at`,
-  pagerDutyNotified: "SELECT destination FROM group_notified WHERE group_key = $1 AND type = 'pagerduty' ORDER BY destination",
-  slackNotified: "SELECT destination FROM group_notified WHERE group_key = $1 AND type = 'slack' ORDER BY destination",
+    ON CONFLICT (md5(group_key), destination) DO UPDATE SET priority = LEAST(group_notified.priority, EXCLUDED.priority),
+      updated_at = EXCLUDED.updated_at WHERE group_notified.group_key = EXCLUDED.group_key`,
+  pagerDutyNotified: "SELECT destination FROM group_notified WHERE md5(group_key) = md5($1) AND group_key = $1 AND type = 'pagerduty' ORDER BY destination",
+  slackNotified: "SELECT destination FROM group_notified WHERE md5(group_key) = md5($1) AND group_key = $1 AND type = 'slack' ORDER BY destination",
   // The destination's latest queued webhook of the group: what an update of its message renders.
-  latestBody: 'SELECT body, received_at AS "receivedAt" FROM deliveries WHERE group_key = $1 AND destination = $2 ORDER BY id DESC LIMIT 1',
+  latestBody: `SELECT body, received_at AS "receivedAt" FROM deliveries WHERE md5(group_key) = md5($1) AND group_key = $1
+    AND destination = $2 ORDER BY id DESC LIMIT 1`,
   slackMessage: 'SELECT * FROM slack_messages WHERE incident_id = $1 AND destination = $2',
   // A new ts is a new post; the same ts an update (posted_at stays).
   saveSlackMessage: `INSERT INTO slack_messages (incident_id, destination, channel, ts, posted_at, last_update_at)

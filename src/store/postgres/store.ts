@@ -55,6 +55,8 @@ const DELIVERY_COLUMNS = ['id', 'destination', 'type', 'priority', 'idempotency_
   'next_attempt_at', 'claimed_until', 'received_at', 'created_at', 'updated_at', 'last_error', 'last_reason', 'sent_at',
   'deferred_until'].map((c) => `d.${c}`).join(', ')
 
+// Group lookups compare md5(group_key), which the indexes hold (a group key may be longer than
+// a B-tree entry; migration 0008), and the key itself, so a digest collision never merges groups.
 const SQL = {
   notify: `SELECT pg_notify('${WORK_CHANNEL}', '')`,
   lapseClaims: `UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1
@@ -64,7 +66,7 @@ const SQL = {
   due: `SELECT ${DELIVERY_COLUMNS} FROM deliveries AS d
     WHERE state = 'pending' AND next_attempt_at <= $1 AND destination <> ALL($2::text[])
       AND NOT EXISTS (SELECT 1 FROM deliveries AS o WHERE o.destination = d.destination
-        AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
+        AND md5(o.group_key) = md5(d.group_key) AND o.group_key = d.group_key AND o.id < d.id AND o.${ACTIVE})
       AND NOT EXISTS (SELECT 1 FROM rate_buckets AS r WHERE r.destination = d.destination
         AND LEAST(r.burst, r.tokens + GREATEST(0, $1 - r.updated_at) * r.per_second / 1000.0) < 1)
     ORDER BY priority, next_attempt_at, id LIMIT $3
@@ -93,7 +95,7 @@ const SQL = {
       last_reason = CASE WHEN n.id IS NULL THEN $4 ELSE 'superseded' END,
       last_error = CASE WHEN n.id IS NULL THEN $5 ELSE 'superseded by delivery ' || n.id END,
       claimed_until = NULL, updated_at = $6
-    FROM (SELECT (SELECT o.id FROM deliveries AS o WHERE o.destination = $7 AND o.group_key = $8 AND o.id > $1
+    FROM (SELECT (SELECT o.id FROM deliveries AS o WHERE md5(o.group_key) = md5($8) AND o.group_key = $8 AND o.destination = $7 AND o.id > $1
       AND o.${ACTIVE} ORDER BY o.id LIMIT 1) AS id) AS n
     WHERE d.id = $1 AND d.state = 'sending' AND d.attempts = $2
     RETURNING n.id AS newer`,
