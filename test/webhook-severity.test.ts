@@ -108,3 +108,16 @@ t.test('the remembered alert names are bounded; past the bound they are counted,
   t.same(lines.map((l) => l.alertname ?? l.maxNames), ['A', 'B', 2], 'A and B logged, then one line saying new names are no longer logged')
   t.equal(await value(metrics, 'alert_enricher_alerts_unknown_severity_total', { reason: 'unknown' }), 5)
 })
+
+t.test('a huge group key is logged by its start, not whole', async (t) => {
+  const logs = captureLogs()
+  const h = await buildTestApp({ logger: logs.logger })
+  t.teardown(h.close)
+  const groupKey = `{}:{alertname="Big", shard="${'x'.repeat(20_000)}"}`
+  const res = await h.app.inject({ method: 'POST', url: '/webhook', headers: json, payload: webhookOf(groupKey, [{ fingerprint: '0000000000000009', labels: { alertname: 'Big', severity: 'critical' } }]) })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().groupKey, groupKey, 'the answer echoes the whole key')
+  const accepted = logs.lines().find((l) => l.msg === 'webhook accepted')
+  const logged = String(accepted?.groupKey)
+  t.ok(logged.length <= 500 && logged.startsWith('{}:{alertname="Big"') && logged.endsWith('…'), `logged ${logged.length} characters`)
+})

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { WebhookPayload } from '../alertmanager/webhook.js'
 import { PriorityName } from '../config/catalog-schema.js'
 import type { Metrics, WebhookOutcome } from '../metrics.js'
+import { truncate } from '../notify/text.js'
 import type { Intake, IntakeResult } from '../outbox/intake.js'
 import { createAlertReport } from './alert-report.js'
 import { createAuthHook, type WebhookAuthConfig } from './auth.js'
@@ -14,6 +15,11 @@ import { parseWebhookBody, requireJson, validatedInHandler } from './request-bod
 // make durable. 2xx only after `intake` has committed; 503 when it cannot (Alertmanager retries
 // 5xx and treats every 4xx as permanent). The rest of enrichment runs at send time from the
 // queued payload (outbox/queued-webhook.ts): before answering, only what decides where a page goes.
+
+// A group key holds the group's label values and has no length limit of its own: a log line
+// carries its start, so one huge group cannot make every line of it huge.
+const LOGGED_GROUP_KEY_MAX = 500
+const loggedGroupKey = (groupKey: string): string => truncate(groupKey, LOGGED_GROUP_KEY_MAX)
 
 const REJECTION_OUTCOMES: Record<number, WebhookOutcome> = {
   400: 'bad_request', 401: 'unauthorized', 413: 'too_large', 415: 'unsupported_media_type'
@@ -76,7 +82,7 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
       result = await intake(payload, receivedText.get(request) ?? JSON.stringify(payload), receivedAt)
     } catch (err) {
       count('unavailable')
-      request.log.error({ err: (err as Error).message, groupKey: payload.groupKey }, 'webhook not persisted; answered 503 so Alertmanager retries')
+      request.log.error({ err: (err as Error).message, groupKey: loggedGroupKey(payload.groupKey) }, 'webhook not persisted; answered 503 so Alertmanager retries')
       reply.header('retry-after', '5')
       return sendError(reply, 503, 'unavailable', 'cannot persist the notification right now; retry')
     }
@@ -85,7 +91,7 @@ export async function webhookRoutes (app: FastifyInstance, opts: WebhookRouteOpt
     reportAlerts(payload, result.alerts, request.log)
     const { enqueued, duplicates, skipped, priority } = result
     const ignored = result.alerts.filter((a) => a.ignored).length
-    request.log.info({ groupKey: payload.groupKey, receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority, deliveries: enqueued, duplicates, skipped, ignored }, 'webhook accepted')
+    request.log.info({ groupKey: loggedGroupKey(payload.groupKey), receiver: payload.receiver, status: payload.status, alerts: payload.alerts.length, priority, deliveries: enqueued, duplicates, skipped, ignored }, 'webhook accepted')
     return reply.code(200).send({ status: outcome, groupKey: payload.groupKey, priority, alerts: payload.alerts.length, enqueued, duplicates, skipped, ignored })
   })
 }
