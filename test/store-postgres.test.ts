@@ -378,3 +378,35 @@ t.test('migration 0008: a database at 0007 with rows in it moves its group index
   t.match(resolved.incident, { id: Number(incident!.id), change: 'resolve' })
   t.same(await claim(), [], 'the resolve waits for the trigger in flight')
 })
+
+t.test('claims along: other replicas (NOTIFY) and this one (onCommitted) are woken only when work may be left', async (t) => {
+  const url = server.url(await server.createDatabase('along_wake'))
+  const now = Date.now()
+  const [store, other] = await Promise.all([1, 2].map(async () => await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now })))
+  t.teardown(async () => { await store!.close(); await other!.close() })
+  let heard = 0
+  other!.onWork(() => { heard++ })
+  let limit: number | null = 5
+  store!.lendSlotsFrom(() => limit === null ? null : { request: { now, limit, leaseMs: 30_000, excludeDestinations: [], admit: () => true }, launch: () => {}, release: () => {} })
+  let committed = 0
+  const enqueue = async (group: string, destinations: string[]): Promise<void> => {
+    await store!.enqueue({ groupKey: group, receivedAt: now, resolved: false, onCommitted: () => { committed++ }, plan: () => destinations.map((d) => item(`${group}-${d}`, { priority: 'P0', destination: d })) })
+  }
+  const heardAtLeast = async (n: number): Promise<void> => {
+    for (let i = 0; i < 500 && heard < n; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+
+  await enqueue('all-claimed', ['a', 'b'])
+  t.equal(committed, 0, 'two claimed of five slots: no claim round here')
+  limit = 2
+  await enqueue('slots-full', ['a2', 'b2'])
+  t.equal(committed, 1, 'every lent slot filled: woken')
+  limit = null
+  await enqueue('no-loan', ['c'])
+  t.equal(committed, 2, 'no loan: woken as before')
+  await heardAtLeast(2)
+  // Notifications arrive in commit order within milliseconds: a third (from the first
+  // enqueue) would be here by now.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(heard, 2, 'the other replica heard the second and third enqueues, not the first')
+})

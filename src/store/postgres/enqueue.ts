@@ -5,7 +5,8 @@ import { toIncident, type IncidentRow } from '../incident-row.js'
 import { toRef, type RefRow } from '../delivery-row.js'
 import {
   priorityFromRank,
-  type EnqueueItem, type EnqueueRequest, type EnqueueResult, type IncidentChange, type NotifiedDestination
+  type ClaimRequest, type Delivery, type EnqueueItem, type EnqueueRequest, type EnqueueResult, type IncidentChange,
+  type NotifiedDestination, type SlotLoan
 } from '../types.js'
 import { WORK_CHANNEL } from './listen.js'
 
@@ -31,13 +32,13 @@ export interface BatchedEnqueueDeps {
   notifyPayload: string
   // Observes each transaction (tests check that webhooks share one).
   onBatch?: (size: number) => void
-  // Run inside a transaction that made deliveries due, before its COMMIT: claims some (or
-  // returns null); exactly one of its callbacks follows, as the transaction commits or not.
-  claimAlong?: (c: pg.PoolClient) => Promise<ClaimedAlong | null>
+  // Free send slots of this process, lent to each transaction: what it makes due is claimed
+  // before its COMMIT (by `claim`, the store's claim statements) and sent as it returns.
+  claimAlong?: {
+    lend: () => SlotLoan | null
+    claim: (c: pg.PoolClient, req: ClaimRequest) => Promise<Delivery[]>
+  }
 }
-
-// complete: it claimed fewer than it could, so nothing else was due and admitted.
-export interface ClaimedAlong { complete: boolean, committed: () => void, abandoned: () => void }
 
 interface Waiting { req: EnqueueRequest, resolve: (r: EnqueueResult) => void, reject: (e: unknown) => void }
 
@@ -65,11 +66,14 @@ interface Planned {
   deferred: Array<{ destination: string, until: number, key: string }>
 }
 
+// The same NOTIFY, on its own, when a claim along filled every slot it was lent.
+const NOTIFY = { name: 'alert_enricher_enqueue_notify', text: `SELECT pg_notify('${WORK_CHANNEL}', $1::text)` }
+
 const INPUTS = { name: 'alert_enricher_enqueue_inputs', text: 'SELECT alert_enricher_enqueue_inputs($1::text[], $2::text[], $3::text[], $4::bigint) AS inputs' }
 
 // $1 deliveries (ItemRow[]), $2 now, $3 key expiry, $4 groups resolved (no destination counts
 // as notified after), $5 incidents opened, $6 raised, $7 ids resolved, $8 timeline events,
-// $9 the NOTIFY payload.
+// $9 the NOTIFY payload (null: no NOTIFY; the claim along decides).
 // Every part touches rows of its own group only, and a group is in a batch once, so the
 // sub-statements never write one row twice. Groups are looked up by md5(group_key), which the
 // indexes hold (migration 0008), and by the key itself.
@@ -143,7 +147,8 @@ const WRITE = {
       RETURNING 1),
     -- Tells the other replicas' dispatchers when the transaction commits ($9: this replica's
     -- id; its own dispatcher is woken by the caller).
-    note AS (SELECT pg_notify('${WORK_CHANNEL}', $9::text) FROM (SELECT 1 FROM ins WHERE state = 'pending' LIMIT 1) AS p)
+    note AS (SELECT pg_notify('${WORK_CHANNEL}', $9::text) FROM (SELECT 1 FROM ins WHERE state = 'pending' LIMIT 1) AS p
+      WHERE $9::text IS NOT NULL)
     SELECT COALESCE((SELECT json_agg(json_build_object('key', idempotency_key, 'id', id)) FROM ins), '[]') AS inserted,
       COALESCE((SELECT json_agg(sup ORDER BY sup.id) FROM sup), '[]') AS superseded,
       COALESCE((SELECT json_agg(json_build_object('receiver', receiver, 'groupKey', group_key, 'id', id)) FROM opened), '[]') AS opened,
@@ -194,26 +199,32 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
 
   async function run (batch: Waiting[]): Promise<void> {
     try {
-      // Set inside the transaction (typed so, not narrowed to null): settled after it.
-      let along = null as ClaimedAlong | null
+      // Lent before the write, which then knows whether the other replicas need a NOTIFY.
+      const loan = deps.claimAlong?.lend() ?? null
+      let claimed: Delivery[] = []
       let results: EnqueueResult[]
       try {
         results = await deps.transaction(async (c) => {
-          const stored = await store(c, batch.map((w) => w.req), deps.now())
-          if (deps.claimAlong !== undefined && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))) along = await deps.claimAlong(c)
+          const stored = await store(c, batch.map((w) => w.req), deps.now(), loan === null)
+          claimed = loan !== null && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))
+            ? await deps.claimAlong!.claim(c, loan.request)
+            : []
+          // Every lent slot filled: more may be due than this replica can take now.
+          if (loan !== null && claimed.length === loan.request.limit) await c.query(NOTIFY, [deps.notifyPayload])
           return stored
         // A batch's statements are planned for its size and the tables as they are; a lone
         // webhook (light load, where latency counts) reuses the cached plans.
         }, { customPlans: batch.length > 1 })
       } catch (err) {
-        along?.abandoned()
+        loan?.release()
         throw err
       }
-      along?.committed()
+      loan?.launch(claimed)
       deps.onBatch?.(batch.length)
       batch.forEach((w, i) => { w.resolve(results[i] as EnqueueResult) })
-      // A claim round now would find nothing the claim along did not take.
-      if (along?.complete !== true) for (const w of batch) w.req.onCommitted?.()
+      // With a slot to spare, the claim along took all that was due: a claim round now (here
+      // or at another replica) would find nothing.
+      if (loan === null || claimed.length === loan.request.limit) for (const w of batch) w.req.onCommitted?.()
     } catch (err) {
       // Alone, each webhook stands or falls by itself; but when the database itself is away,
       // all would fail alike (each after its own connect timeout): they are refused together.
@@ -225,7 +236,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
     }
   }
 
-  async function store (c: pg.PoolClient, reqs: EnqueueRequest[], now: number): Promise<EnqueueResult[]> {
+  async function store (c: pg.PoolClient, reqs: EnqueueRequest[], now: number, notify: boolean): Promise<EnqueueResult[]> {
     const groups = reqs.map((r) => r.groupKey)
     const { rows } = await c.query<{ inputs: Inputs }>(INPUTS, [
       groups, reqs.map((r) => r.incident?.receiver ?? null), reqs.filter((r) => r.resolved).map((r) => r.groupKey), now])
@@ -303,7 +314,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
 
     const { rows: [written] } = await c.query<Written>(WRITE, [
       JSON.stringify(items), now, now + deps.idempotencyWindowMs, reqs.filter((r) => r.resolved).map((r) => r.groupKey),
-      JSON.stringify(opens), JSON.stringify(raises), resolves, JSON.stringify(events), deps.notifyPayload])
+      JSON.stringify(opens), JSON.stringify(raises), resolves, JSON.stringify(events), notify ? deps.notifyPayload : null])
     const ids = new Map(written!.inserted.map((r) => [r.key, r.id]))
     return planned.map((p) => {
       const { result } = p

@@ -5,7 +5,7 @@ import type { LimitFor } from '../../outbox/rate-limit.js'
 import type { ClaimRequest, Delivery, MarkResult, OutboxStats, SlotLoan, Store, StoreFailure, StoreOperation } from '../types.js'
 import { toDelivery, type DeliveryRow } from '../delivery-row.js'
 import { createPool, createRedactor, errorMessage, inTransaction } from './connection.js'
-import { createBatchedEnqueue, type ClaimedAlong } from './enqueue.js'
+import { createBatchedEnqueue } from './enqueue.js'
 import * as incidents from './incidents.js'
 import { createWorkListener, WORK_CHANNEL, type WorkListener } from './listen.js'
 import { migrate, SchemaTooNewError } from './migrate.js'
@@ -228,22 +228,10 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
   }
 
-  // An enqueue that made work due claims it before its COMMIT when this process has a free
-  // slot, so its pages are sent as the commit returns instead of a claim round later.
+  // Set by the dispatcher of this process (lendSlotsFrom); until then enqueues claim nothing.
   let lender: (() => SlotLoan | null) | null = null
-  async function claimAlong (c: pg.PoolClient): Promise<ClaimedAlong | null> {
-    const loan = lender?.() ?? null
-    if (loan === null) return null
-    try {
-      const claimed = await claimIn(c, loan.request)
-      return { complete: claimed.length < loan.request.limit, committed: () => { loan.launch(claimed) }, abandoned: loan.release }
-    } catch (err) {
-      loan.release()
-      throw err
-    }
-  }
 
-  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, claimAlong, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
+  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, claimAlong: { lend: () => lender?.() ?? null, claim: claimIn }, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens.
