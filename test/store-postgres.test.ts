@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
 import pg from 'pg'
+import { createMetrics } from '../src/metrics.js'
+import { createDispatcher } from '../src/outbox/dispatcher.js'
+import { createRateLimiter } from '../src/outbox/rate-limit.js'
 import { createPool, inTransaction } from '../src/store/postgres/connection.js'
 import { loadMigrations, migrate } from '../src/store/postgres/migrate.js'
 import { databaseUnavailable } from '../src/store/postgres/enqueue.js'
@@ -293,13 +296,15 @@ t.test('claims along: an enqueue claims its due pages in its own transaction whe
   store.lendSlotsFrom(() => lend === 'no'
     ? null
     : {
-        request: {
-          now,
+        limit: 10,
+        request: () => ({
+          // The dispatcher's clock may read earlier than the write's: the claim still sees its rows due.
+          now: now - 5_000,
           limit: 10,
           leaseMs: 30_000,
           excludeDestinations: [],
           admit: () => { if (lend === 'admit throws') throw new Error('admit broke'); return true }
-        },
+        }),
         launch: (rows) => { launched.push(rows.map((d) => d.id)) },
         release: () => { released++ }
       })
@@ -387,7 +392,11 @@ t.test('claims along: other replicas (NOTIFY) and this one (onCommitted) are wok
   let heard = 0
   other!.onWork(() => { heard++ })
   let limit: number | null = 5
-  store!.lendSlotsFrom(() => limit === null ? null : { request: { now, limit, leaseMs: 30_000, excludeDestinations: [], admit: () => true }, launch: () => {}, release: () => {} })
+  store!.lendSlotsFrom(() => {
+    if (limit === null) return null
+    const lent = limit
+    return { limit: lent, request: () => ({ now, limit: lent, leaseMs: 30_000, excludeDestinations: [], admit: () => true }), launch: () => {}, release: () => {} }
+  })
   let committed = 0
   const enqueue = async (group: string, destinations: string[]): Promise<void> => {
     await store!.enqueue({ groupKey: group, receivedAt: now, resolved: false, onCommitted: () => { committed++ }, plan: () => destinations.map((d) => item(`${group}-${d}`, { priority: 'P0', destination: d })) })
@@ -409,4 +418,49 @@ t.test('claims along: other replicas (NOTIFY) and this one (onCommitted) are wok
   // enqueue) would be here by now.
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(heard, 2, 'the other replica heard the second and third enqueues, not the first')
+})
+
+t.test('claims along with a real dispatcher: every page is sent without a single poll (its timers never fire)', async (t) => {
+  const url = server.url(await server.createDatabase('along_dispatcher'))
+  const store = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: Date.now })
+  const sent: string[] = []
+  let holdFirst: (() => void) | null = null
+  const quiet = (): void => {}
+  const dispatcher = createDispatcher({ concurrency: 4, releaseClaimsAtStart: false }, {
+    store,
+    limiter: createRateLimiter(() => null),
+    now: Date.now,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    setTimer: () => ({ clear: quiet }), // no poll, no scheduled wake-up: only commits and sends wake it
+    send: async (d) => {
+      if (d.idempotencyKey === 'held-trigger') await new Promise<void>((resolve) => { holdFirst = resolve })
+      sent.push(d.idempotencyKey)
+      return { ok: true, status: 202 }
+    }
+  })
+  store.lendSlotsFrom(dispatcher.lendSlots)
+  t.teardown(async () => { await dispatcher.stop({ timeoutMs: 0 }); await store.close() })
+  await dispatcher.start()
+  const enqueue = async (group: string, key: string): Promise<unknown> =>
+    await store.enqueue({ groupKey: group, receivedAt: Date.now(), resolved: false, onCommitted: dispatcher.wake, plan: () => [item(key, { priority: 'P0' })] })
+  const sentAll = async (keys: string[], what: string): Promise<void> => {
+    for (let i = 0; i < 500 && !keys.every((k) => sent.includes(k)); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.ok(keys.every((k) => sent.includes(k)), `${what} (sent: ${sent.join(', ')})`)
+  }
+
+  for (let i = 0; i < 3; i++) {
+    await enqueue(`one-${i}`, `page-${i}`)
+    await sentAll([`page-${i}`], `page ${i}, alone`)
+  }
+  await Promise.all(Array.from({ length: 10 }, async (_, i) => await enqueue(`burst-${i}`, `burst-${i}`)))
+  await sentAll(Array.from({ length: 10 }, (_, i) => `burst-${i}`), 'ten at once through four slots')
+
+  await enqueue('ordered', 'held-trigger')
+  for (let i = 0; i < 500 && holdFirst === null; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await enqueue('ordered', 'its-resolve')
+  t.notOk(sent.includes('its-resolve'), 'the group\'s newer delivery waits for the one in flight')
+  ;(holdFirst as (() => void) | null)?.()
+  await sentAll(['held-trigger', 'its-resolve'], 'then goes once it has been sent')
+  t.same(sent.filter((k) => k === 'held-trigger' || k === 'its-resolve'), ['held-trigger', 'its-resolve'])
 })

@@ -237,7 +237,8 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       reserved -= limit
     }
     return {
-      request: claimRequest(limit),
+      limit,
+      request: () => claimRequest(limit),
       launch: (rows) => {
         settle()
         for (const d of rows) launch(d)

@@ -137,7 +137,9 @@ export interface ClaimRequest {
 // Free dispatcher slots lent to a claim run inside another transaction: exactly one of
 // launch (that transaction committed; these are now claimed) or release (it did not) follows.
 export interface SlotLoan {
-  request: ClaimRequest
+  limit: number
+  // Built when the claim runs (its clock and rate-limit state as of then), up to `limit`.
+  request: () => ClaimRequest
   launch: (claimed: Delivery[]) => void
   release: () => void
 }

@@ -205,12 +205,15 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
       let results: EnqueueResult[]
       try {
         results = await deps.transaction(async (c) => {
-          const stored = await store(c, batch.map((w) => w.req), deps.now(), loan === null)
-          claimed = loan !== null && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))
-            ? await deps.claimAlong!.claim(c, loan.request)
-            : []
+          const now = deps.now()
+          const stored = await store(c, batch.map((w) => w.req), now, loan === null)
+          if (loan !== null && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))) {
+            // Never earlier than the write: what it made due now must be due to the claim.
+            const request = loan.request()
+            claimed = await deps.claimAlong!.claim(c, { ...request, now: Math.max(request.now, now) })
+          } else claimed = []
           // Every lent slot filled: more may be due than this replica can take now.
-          if (loan !== null && claimed.length === loan.request.limit) await c.query(NOTIFY, [deps.notifyPayload])
+          if (loan !== null && claimed.length === loan.limit) await c.query(NOTIFY, [deps.notifyPayload])
           return stored
         // A batch's statements are planned for its size and the tables as they are; a lone
         // webhook (light load, where latency counts) reuses the cached plans.
@@ -224,7 +227,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
       batch.forEach((w, i) => { w.resolve(results[i] as EnqueueResult) })
       // With a slot to spare, the claim along took all that was due: a claim round now (here
       // or at another replica) would find nothing.
-      if (loan === null || claimed.length === loan.request.limit) for (const w of batch) w.req.onCommitted?.()
+      if (loan === null || claimed.length === loan.limit) for (const w of batch) w.req.onCommitted?.()
     } catch (err) {
       // Alone, each webhook stands or falls by itself; but when the database itself is away,
       // all would fail alike (each after its own connect timeout): they are refused together.
