@@ -345,3 +345,26 @@ t.test('lent slots: none before start; while lent, claim rounds leave them alone
   for (const r of releases) r()
   await until(() => sent.length === 4, 'the rest to go as slots free up')
 })
+
+t.test('a drain waits for a lent claim to settle and for the sends it launches', async (t) => {
+  const releases: Array<() => void> = []
+  const { clock, store, dispatcher, sent } = setup(t, {
+    send: async () => await new Promise<SendResult>((resolve) => releases.push(() => resolve({ ok: true, status: 200 })))
+  })
+  await dispatcher.start()
+  const loan = dispatcher.lendSlots()
+  if (loan === null) throw new Error('expected a loan')
+  let stopped: { drained: boolean, inFlight: number } | null = null
+  const stopping = dispatcher.stop({ timeoutMs: 60_000 }).then((r) => { stopped = r })
+  await enqueue(store, [item('lent')], { receivedAt: clock.now })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(stopped, null, 'still draining: the loan has not settled')
+  t.equal(dispatcher.lendSlots(), null, 'a stopping dispatcher lends nothing more')
+  loan.launch(await store.claim(loan.request()))
+  await until(() => sent.length === 1, 'the lent claim to be sent')
+  t.equal(stopped, null, 'still draining: its send is in flight')
+  for (const r of releases) r()
+  await stopping
+  t.same(stopped, { drained: true, inFlight: 0 })
+  t.match(await store.get(1), { state: 'sent' }, 'recorded before the drain ended')
+})

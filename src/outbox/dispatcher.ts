@@ -226,15 +226,23 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
     return claimed
   }
 
+  // Loans not yet settled, each a promise kept when it is: a drain waits for their sends too.
+  const loans = new Set<Promise<void>>()
+
   function lendSlots (): SlotLoan | null {
     const limit = freeSlots()
     if (!running || limit <= 0) return null
     reserved += limit
     let settled = false
+    let kept = (): void => {}
+    const loan = new Promise<void>((resolve) => { kept = resolve })
+    loans.add(loan)
     const settle = (): void => {
       if (settled) return
       settled = true
       reserved -= limit
+      loans.delete(loan)
+      kept()
     }
     return {
       limit,
@@ -360,9 +368,11 @@ export function createDispatcher (cfg: Partial<DispatcherConfig>, deps: Dispatch
       wakeTimer?.clear()
       housekeepingTimer?.clear()
       if (pumping !== null) await pumping
-      if (inFlight.size === 0 || timeoutMs <= 0) return { drained: inFlight.size === 0, inFlight: inFlight.size }
+      if ((inFlight.size === 0 && loans.size === 0) || timeoutMs <= 0) return { drained: inFlight.size === 0, inFlight: inFlight.size }
       let timer: Timer | null = null
       const timedOut = new Promise<false>((resolve) => { timer = setTimer(() => { resolve(false) }, timeoutMs) })
+      // A lent claim settles as its enqueue commits, within milliseconds: its sends are drained too.
+      await Promise.race([Promise.all([...loans]), timedOut])
       const drained = await Promise.race([Promise.all([...inFlight]).then(() => true as const), timedOut])
       ;(timer as Timer | null)?.clear()
       return { drained, inFlight: inFlight.size }
