@@ -13,8 +13,9 @@ import { WORK_CHANNEL } from './listen.js'
 // Group commit for the PostgreSQL enqueue: the webhooks waiting when a transaction starts are
 // stored together, in four round trips whatever their number (BEGIN; the locked reads of
 // migration 0006; one statement writing every delivery, key, notified destination and incident
-// change; COMMIT). One transaction runs at a time per process; what arrives meanwhile is the
-// next one. A group is in a transaction at most once (its second webhook plans from what the
+// change; COMMIT), plus the claim of what it made due when this process lends it free send
+// slots (see claimAlong). One transaction runs at a time per process; what arrives meanwhile
+// is the next one. A group is in a transaction at most once (its second webhook plans from what the
 // first wrote, so it waits for the next). If a transaction of several fails, each of its
 // webhooks is retried alone, so one that cannot be stored fails by itself.
 
@@ -200,17 +201,18 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
   async function run (batch: Waiting[]): Promise<void> {
     try {
       // Lent before the write, which then knows whether the other replicas need a NOTIFY.
-      const loan = deps.claimAlong?.lend() ?? null
+      const along = deps.claimAlong
+      const loan = along?.lend() ?? null
       let claimed: Delivery[] = []
       let results: EnqueueResult[]
       try {
         results = await deps.transaction(async (c) => {
           const now = deps.now()
           const stored = await store(c, batch.map((w) => w.req), now, loan === null)
-          if (loan !== null && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))) {
+          if (along !== undefined && loan !== null && stored.some((r) => r.inserted.some((d) => d.state === 'pending'))) {
             // Never earlier than the write: what it made due now must be due to the claim.
             const request = loan.request()
-            claimed = await deps.claimAlong!.claim(c, { ...request, now: Math.max(request.now, now) })
+            claimed = await along.claim(c, { ...request, now: Math.max(request.now, now) })
           } else claimed = []
           // Every lent slot filled: more may be due than this replica can take now.
           if (loan !== null && claimed.length === loan.limit) await c.query(NOTIFY, [deps.notifyPayload])
