@@ -2,11 +2,11 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { contradiction, describeMatchers, implies } from '../alertmanager/matcher-sets.js'
 import { parseMatcher, type CompiledMatcher } from '../alertmanager/matchers.js'
 import { validateCalendar } from '../enrich/sla.js'
+import { hasNul, NUL_PROBLEM } from '../text.js'
 import { Calendar, CatalogEntry, PRIORITIES, PriorityPolicy } from './catalog-schema.js'
 import type { CompiledEntry } from './catalog.js'
 import { createEntryIndex } from './catalog-index.js'
 import type { Problem } from './problems.js'
-import { hasNul, NUL_PROBLEM } from '../text.js'
 import { formatPath, lineOf, problemAt, type YamlPath, type YamlSource } from './yaml-source.js'
 
 // Checks the schema cannot express: references between sections, calendar sanity, matcher

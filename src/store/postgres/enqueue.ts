@@ -213,7 +213,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
             // Never earlier than the write: what it made due now must be due to the claim.
             const request = loan.request()
             claimed = await along.claim(c, { ...request, now: Math.max(request.now, now) })
-          } else claimed = []
+          }
           // Every lent slot filled: more may be due than this replica can take now.
           if (loan !== null && claimed.length === loan.limit) await c.query(NOTIFY, [deps.notifyPayload])
           return stored
