@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import net from 'node:net'
 import pg from 'pg'
 import { createMetrics } from '../src/metrics.js'
 import { createDispatcher } from '../src/outbox/dispatcher.js'
@@ -333,6 +334,62 @@ t.test('claims along: an enqueue claims its due pages in its own transaction whe
   t.equal(released, 1, 'and its slots are returned')
   t.equal(launched.length, 3)
   t.same((await store.list({ limit: 20 })).map((d) => d.idempotencyKey).sort(), ['k1', 'k2', 'k3', 'k4'], 'nothing of the failed webhook was stored')
+})
+
+// Between the store and PostgreSQL: once armed, the next COMMIT reaches the server (which
+// commits it) but the connection dies before its reply, as when the network drops mid-commit.
+async function commitReplyLosingProxy (target: URL): Promise<{ url: string, arm: () => void, close: () => Promise<void> }> {
+  let armed = false
+  const sockets = new Set<net.Socket>()
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname)
+    for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => { s.destroy() }) }
+    upstream.pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk)
+      if (armed && chunk.includes('COMMIT\0')) {
+        armed = false
+        client.destroy()
+        // The server reads the COMMIT before it sees the socket close.
+        setTimeout(() => { upstream.end() }, 200)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const url = new URL(target)
+  url.port = String((proxy.address() as net.AddressInfo).port)
+  return {
+    url: url.toString(),
+    arm: () => { armed = true },
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => proxy.close(resolve))
+    }
+  }
+}
+
+t.test('claims along: a COMMIT whose reply was lost returns its claimed pages to pending, not to a lease', async (t) => {
+  const target = new URL(server.url(await server.createDatabase('along_lost_commit')))
+  const proxy = await commitReplyLosingProxy(target)
+  const now = Date.now()
+  const failures: StoreFailure[] = []
+  const store = await createPostgresStore({ url: proxy.url, idempotencyWindowMs: WINDOW, poolSize: 4 }, { now: () => now, onFailure: (f) => { failures.push(f) } })
+  t.teardown(async () => { await store.close(); await proxy.close() })
+  const launched: number[] = []
+  store.lendSlotsFrom(() => ({
+    limit: 10,
+    request: () => ({ now, limit: 10, leaseMs: 60_000, excludeDestinations: [], admit: () => true }),
+    launch: (rows) => { launched.push(...rows.map((d) => d.id)) },
+    release: () => {}
+  }))
+  proxy.arm()
+  await t.rejects(store.enqueue({ groupKey: 'g', receivedAt: now, resolved: false, plan: () => [item('lost-reply', { priority: 'P0' })] }),
+    'the webhook is refused (Alertmanager retries it)')
+  t.same(launched, [], 'nothing launched: the outcome was unknown')
+  const [row] = await store.list({ limit: 5 })
+  t.match(row, { idempotencyKey: 'lost-reply', state: 'pending', claimedUntil: null }, 'committed after all, and claimable at the next claim round')
+  t.same(failures.map((f) => f.operation), ['enqueue'], 'the enqueue\'s failure is counted; the unclaim went through')
+  t.same((await store.claim({ now, limit: 10, leaseMs: 60_000, excludeDestinations: [], admit: () => true })).map((d) => d.idempotencyKey), ['lost-reply'])
 })
 
 t.test('migration 0008: a database at 0007 with rows in it moves its group indexes to digests and keeps every group', async (t) => {

@@ -38,6 +38,10 @@ export interface BatchedEnqueueDeps {
   claimAlong?: {
     lend: () => SlotLoan | null
     claim: (c: pg.PoolClient, req: ClaimRequest) => Promise<Delivery[]>
+    // Returns claimed rows to pending after the transaction failed: its COMMIT may have gone
+    // through unseen (the connection died with the reply), and then only the lease would
+    // bring them back. Rows that were rolled back are not there to match. Never throws.
+    unclaim: (claimed: Delivery[]) => Promise<void>
   }
 }
 
@@ -222,6 +226,7 @@ export function createBatchedEnqueue (deps: BatchedEnqueueDeps): BatchedEnqueue 
         }, { customPlans: batch.length > 1 })
       } catch (err) {
         loan?.release()
+        if (along !== undefined && claimed.length > 0) await along.unclaim(claimed)
         throw err
       }
       loan?.launch(claimed)

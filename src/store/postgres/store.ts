@@ -103,6 +103,11 @@ const SQL = {
     WHERE id = $1 AND state = 'sending' AND attempts = $2`,
   markSkipped: `UPDATE deliveries SET state = 'skipped', claimed_until = NULL, last_reason = $3, last_error = $4, updated_at = $5
     WHERE id = $1 AND state = 'sending' AND attempts = $2`,
+  // A claim taken in a transaction whose outcome is unknown: back to pending unless its lease
+  // was already lapsed and claimed again (attempts is the claim token).
+  unclaim: `UPDATE deliveries AS d SET state = 'pending', claimed_until = NULL, updated_at = $3
+    FROM unnest($1::bigint[], $2::int[]) AS c(id, attempts)
+    WHERE d.id = c.id AND d.state = 'sending' AND d.attempts = c.attempts`,
   releaseClaims: "UPDATE deliveries SET state = 'pending', claimed_until = NULL, updated_at = $1 WHERE state = 'sending'",
   get: 'SELECT * FROM deliveries WHERE id = $1',
   // attempts stays: it is the claim token, and a lapsed claim of this row must never match again.
@@ -228,10 +233,19 @@ export function openPostgresStore (cfg: PostgresStoreConfig, deps: PostgresStore
     return admitted.map((r) => toDelivery({ ...r, state: 'sending', attempts: r.attempts + 1, claimed_until: now + leaseMs, updated_at: now }))
   }
 
+  // Its failure is logged and counted; the lease returns the rows a little later.
+  async function unclaim (claimed: Delivery[]): Promise<void> {
+    try {
+      await pool.query(SQL.unclaim, [claimed.map((d) => d.id), claimed.map((d) => d.attempts), deps.now()])
+    } catch (err) {
+      fail('claim', err)
+    }
+  }
+
   // Set by the dispatcher of this process (lendSlotsFrom); until then enqueues claim nothing.
   let lender: (() => SlotLoan | null) | null = null
 
-  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, claimAlong: { lend: () => lender?.() ?? null, claim: claimIn }, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
+  const batched = createBatchedEnqueue({ transaction: async (fn, opts) => await inTransaction(pool, fn, opts), now: deps.now, notifyPayload: replicaId, idempotencyWindowMs: cfg.idempotencyWindowMs, claimAlong: { lend: () => lender?.() ?? null, claim: claimIn, unclaim }, ...(deps.onEnqueueBatch !== undefined ? { onBatch: deps.onEnqueueBatch } : {}) })
 
   // Keeps, per destination, as many candidates (in claim order) as its shared bucket has
   // whole tokens, and takes those tokens.
