@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import net from 'node:net'
 import pg from 'pg'
 import { createMetrics } from '../src/metrics.js'
+import { sha256Hex } from '../src/sha256.js'
 import { createDispatcher } from '../src/outbox/dispatcher.js'
 import { createRateLimiter } from '../src/outbox/rate-limit.js'
 import { createPool, inTransaction } from '../src/store/postgres/connection.js'
@@ -172,15 +173,24 @@ t.test('a replica keeps working when a newer build migrates the table under it (
   const old = await createPostgresStore({ url, idempotencyWindowMs: WINDOW, poolSize: 1 }, { now: () => now })
   t.teardown(async () => { await old.close() })
   const claim = async (): Promise<number> => (await old.claim({ now, limit: 10, leaseMs: 30_000, excludeDestinations: [], admit: () => true })).length
-  const enqueue = async (g: string): Promise<void> => { await old.enqueue({ groupKey: g, receivedAt: now, resolved: false, plan: () => [item(`k-${g}`)] }) }
+  const open = (g: string): IncidentChange => ({
+    kind: 'open', dedupKey: sha256Hex(g), title: 't', priority: 'P0', respondBy: now + 60_000, alertname: 'A', team: 'platform',
+    escalation: { escalateTo: [], repeatEveryMs: null }
+  })
+  const enqueue = async (g: string): Promise<void> => {
+    await old.enqueue({ groupKey: g, receivedAt: now, resolved: false, plan: () => [item(`k-${g}`)], incident: { receiver: 'team', decide: () => open(g) } })
+  }
   await enqueue('before')
   t.equal(await claim(), 1)
+  t.match(await old.findIncident('team', 'before'), { groupKey: 'before' })
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
   await admin.query('ALTER TABLE deliveries ADD COLUMN added_by_a_newer_build integer')
+  await admin.query('ALTER TABLE incidents ADD COLUMN added_by_a_newer_build integer')
   await admin.end()
   await enqueue('after')
   t.equal(await claim(), 1, 'its prepared claim still runs (no "cached plan must not change result type")')
+  t.match(await old.findIncident('team', 'after'), { groupKey: 'after' }, 'and its prepared incident lookup, which every page runs')
   const [d] = await old.list({ state: 'sending', limit: 1 })
   t.equal(await old.markSent(d!, now), 'done')
 })

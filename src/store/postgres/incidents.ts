@@ -28,7 +28,12 @@ const SQL = {
   byId: 'SELECT * FROM incidents WHERE id = $1',
   byIdLocked: 'SELECT * FROM incidents WHERE id = $1 FOR UPDATE',
   byDedupKeyLocked: 'SELECT * FROM incidents WHERE dedup_key = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE',
-  latest: 'SELECT * FROM incidents WHERE dedup_key = $1 AND receiver = $2 AND group_key = $3 ORDER BY id DESC LIMIT 1',
+  // Named columns, not *: it is a prepared statement (see find), which must keep its result
+  // columns when a later migration adds one.
+  latest: `SELECT id, receiver, group_key, dedup_key, alertname, team, title, priority, state, opened_at, triggered_at, respond_by,
+      acknowledged_by, acknowledged_via, acknowledged_at, breached_at, escalations, repeats_left, escalate_to, repeat_every_ms,
+      next_escalation_at, resolved_at, updated_at
+    FROM incidents WHERE dedup_key = $1 AND receiver = $2 AND group_key = $3 ORDER BY id DESC LIMIT 1`,
   // The group's latest queued webhook to a destination told of it: what an escalation renders.
   lastBody: `SELECT d.body FROM group_notified AS n JOIN deliveries AS d ON d.destination = n.destination
     WHERE md5(n.group_key) = md5($1) AND n.group_key = $1 AND md5(d.group_key) = md5($1) AND d.group_key = $1
@@ -97,7 +102,7 @@ const SQL = {
     WHERE resolved_at IS NOT NULL AND resolved_at < $1 LIMIT 1000)`
 }
 
-async function one (db: Db, sql: string, args: unknown[]): Promise<IncidentRow | undefined> {
+async function one (db: Db, sql: string | { name: string, text: string }, args: unknown[]): Promise<IncidentRow | undefined> {
   return (await db.query<IncidentRow>(sql, args)).rows[0]
 }
 
@@ -240,8 +245,12 @@ export async function get (db: Db, id: number): Promise<IncidentWithTimeline | n
   return { ...toIncident(r), timeline }
 }
 
+// Every page of a group with an incident reads it before it is rendered: a named statement,
+// parsed and planned once per connection.
+const FIND_LATEST = { name: 'alert_enricher_incident_latest', text: SQL.latest }
+
 export async function find (db: Db, receiver: string, groupKey: string): Promise<Incident | null> {
-  const r = await one(db, SQL.latest, [sha256Hex(groupKey), receiver, groupKey])
+  const r = await one(db, FIND_LATEST, [sha256Hex(groupKey), receiver, groupKey])
   return r === undefined ? null : toIncident(r)
 }
 
