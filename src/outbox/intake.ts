@@ -40,6 +40,6 @@ export function createIntake (deps: IntakeDeps): Intake {
     countSkipped(deps.metrics, result.superseded, 'superseded')
     countSkipped(deps.metrics, result.resolvedWhileDeferred, 'resolved_while_deferred')
     const enqueued = result.inserted.length - skipped.length
-    return { ...classified, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
+    return { priority: classified.priority, alerts: classified.alerts, enqueued, duplicates: result.duplicates.length, skipped: skipped.length }
   }
 }
