@@ -208,16 +208,15 @@ export function createSqliteStore (cfg: SqliteStoreConfig, deps: SqliteStoreDeps
         body: item.body, state, nextAttemptAt, receivedAt: req.receivedAt, now, lastReason, deferredUntil
       }
       const id = Number(q.insert.run(row).lastInsertRowid)
-      const inserted = { id, destination: item.destination, type: item.type, priority: item.priority }
       if (held) {
-        result.resolvedWhileDeferred.push(inserted)
+        result.resolvedWhileDeferred.push({ id, destination: item.destination, type: item.type, priority: item.priority })
         continue
       }
       result.inserted.push({ id, destination: item.destination, type: item.type, priority: item.priority, state })
       if (state === 'skipped') continue
-      const group = { destination: item.destination, groupKey: req.groupKey, id, now }
-      const older = q.olderPending.all(group) as RefRow[]
-      if (older.length > 0) q.supersede.run(group)
+      const probe = { destination: item.destination, groupKey: req.groupKey, id, now }
+      const older = q.olderPending.all(probe) as RefRow[]
+      if (older.length > 0) q.supersede.run(probe)
       for (const old of older) result.superseded.push(ref(old))
       // A held notification has told the destination nothing yet.
       if (deferred) deferredItems.push({ destination: item.destination, until: nextAttemptAt })
