@@ -1,0 +1,11 @@
+-- The planner's statistics of deliveries are refreshed after every 1,000 changed rows instead of
+-- after a tenth of the table. Most rows are settled (sent, skipped), so the statistics say that
+-- pending rows are rare, and they are, until a destination is down and a backlog builds. Planned
+-- on those statistics, the enqueue's group lookups (supersede, held deliveries) walk every
+-- pending row through the pending-only indexes instead of probing the group's own: each webhook
+-- then costs time in proportion to the backlog. Autovacuum's default waits for changes worth a
+-- tenth of the table (10,000 rows of a 100,000-row table), so the plans could stay wrong for a
+-- whole outage; with this, they are remade on fresh statistics within autovacuum's naptime
+-- (autovacuum_naptime, one minute by default). An ANALYZE samples a fixed number of rows
+-- whatever the table's size.
+ALTER TABLE deliveries SET (autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 1000);
