@@ -2,7 +2,7 @@
 // pg_ctl from Debian's `postgresql` package, as the postgres user when root, a free loopback
 // port), with fsync on: the figures are for a durable commit.
 import { spawnSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +21,32 @@ const root = process.getuid?.() === 0
 function run (file, args) {
   const r = spawnSync(root ? 'runuser' : file, root ? ['-u', 'postgres', '--', file, ...args] : args, { encoding: 'utf8', timeout: 120_000 })
   if (r.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stdout}${r.stderr}`)
+}
+
+// CPU seconds used so far by the server's processes (the postmaster and its children:
+// backends, WAL writer, checkpointer), read from /proc; null where there is no /proc. A
+// backend that exited since the last reading takes its time with it, so read this across a
+// run during which the connections stay open.
+function serverCpuSeconds (data) {
+  if (!existsSync('/proc/self/stat')) return null
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const ticksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim())
+  let ticks = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let fields
+    try {
+      // Fields after the command name, which may itself hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    } catch (err) {
+      if (err.code === 'ENOENT' || err.code === 'ESRCH') continue // exited while we read
+      throw err
+    }
+    // fields[1] is the parent pid; [11] and [12] are user and system time in ticks.
+    if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks / ticksPerSecond
 }
 
 const freePort = () => new Promise((resolve, reject) => {
@@ -50,6 +76,7 @@ export async function startBenchPostgres () {
   }
   let n = 0
   return {
+    cpuSeconds: () => serverCpuSeconds(data),
     async createDatabase () {
       const name = `bench_${++n}`
       const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` })

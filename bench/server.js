@@ -7,6 +7,7 @@
 import Fastify from 'fastify'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { buildApp } from '../dist/app.js'
 import { WebhookPayload } from '../dist/alertmanager/webhook.js'
@@ -53,6 +54,12 @@ await app.listen({ port: 0, host: '127.0.0.1' })
 process.send?.({ port: app.server.address().port })
 process.on('message', async (msg) => {
   if (msg === 'rss') process.send?.({ rss: process.memoryUsage().rss })
+  // CPU time this process has used, all threads (event loop, libuv pool), and the time its
+  // event loop was busy, both in µs since it started.
+  if (msg === 'cpu') {
+    const { user, system } = process.cpuUsage()
+    process.send?.({ cpuMicros: user + system, loopBusyMicros: performance.eventLoopUtilization().active * 1000 })
+  }
   if (msg === 'stop') {
     await app.close()
     await cleanup()

@@ -3,6 +3,7 @@
 import autocannon from 'autocannon'
 import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { startBenchPostgres } from './postgres.js'
 
@@ -18,7 +19,7 @@ export function makeBody (alertCount, n) {
   return JSON.stringify({ ...fixture, groupKey: `{}:{alertname="HighErrorRate", run="${n}"}`, alerts })
 }
 
-async function startServer (mode, env = {}) {
+export async function startServer (mode, env = {}) {
   const child = fork(new URL('./server.js', import.meta.url), [mode], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, ...env } })
   const port = await new Promise((resolve, reject) => {
     child.once('message', (m) => resolve(m.port))
@@ -26,18 +27,27 @@ async function startServer (mode, env = {}) {
   })
   return {
     url: `http://127.0.0.1:${port}/webhook`,
+    // { cpu, loopBusy }: seconds of CPU (all threads) and of event-loop work so far.
+    usage: () => new Promise((resolve) => {
+      child.once('message', (m) => resolve({ cpu: m.cpuMicros / 1e6, loopBusy: m.loopBusyMicros / 1e6 }))
+      child.send('cpu')
+    }),
     stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('stop') })
   }
 }
 
-// Returns req/s and the share of one core the load generator itself used (this process):
-// near 100 % means the figure is bounded by the generator, not by the server.
-async function load (url, alertCount, seconds) {
+// Returns req/s, the share of one core the load generator itself used (this process): near
+// 100 % means the figure is bounded by the generator, not by the server; and per request, the
+// server's CPU time (all threads), its event loop's busy time, and PostgreSQL's CPU time (when
+// given).
+async function load (server, alertCount, seconds, postgres) {
   let n = 0
   const cpuBefore = process.cpuUsage()
+  const serverBefore = await server.usage()
+  const postgresCpuBefore = postgres?.cpuSeconds() ?? null
   const startedAt = performance.now()
   const result = await autocannon({
-    url,
+    url: server.url,
     method: 'POST',
     connections: 16,
     duration: seconds,
@@ -45,9 +55,18 @@ async function load (url, alertCount, seconds) {
     requests: [{ setupRequest: (req) => ({ ...req, body: makeBody(alertCount, n++) }) }]
   })
   const bad = result.non2xx + result.errors + result.timeouts
-  if (bad > 0) throw new Error(`${bad} failed requests against ${url}`)
+  if (bad > 0) throw new Error(`${bad} failed requests against ${server.url}`)
   const cpu = process.cpuUsage(cpuBefore)
-  return { rps: result.requests.average, loadgenCpu: (cpu.user + cpu.system) / 1000 / (performance.now() - startedAt) }
+  const perRequestMicros = (cpuSeconds) => cpuSeconds * 1e6 / result.requests.total
+  const postgresCpuAfter = postgres?.cpuSeconds() ?? null
+  const serverAfter = await server.usage()
+  return {
+    rps: result.requests.average,
+    loadgenCpu: (cpu.user + cpu.system) / 1000 / (performance.now() - startedAt),
+    serverMicros: perRequestMicros(serverAfter.cpu - serverBefore.cpu),
+    loopMicros: perRequestMicros(serverAfter.loopBusy - serverBefore.loopBusy),
+    postgresMicros: postgresCpuBefore === null || postgresCpuAfter === null ? null : perRequestMicros(postgresCpuAfter - postgresCpuBefore)
+  }
 }
 
 export async function benchWebhook ({ seconds = 5 } = {}) {
@@ -64,17 +83,19 @@ async function benchWebhookWith (postgres, seconds) {
   for (const alertCount of [1, 20]) {
     const figures = {}
     const generatorCpu = {}
+    const cpuMicros = {}
     // Alternate baseline and service twice and keep each one's best, so a noisy neighbour
     // on a shared 2-core machine hurts both sides alike.
     for (let round = 0; round < 2; round++) {
       for (const mode of ['baseline', 'service', 'service-memory', 'no-outbox', 'service-postgres']) {
         const server = await startServer(mode, mode === 'service-postgres' ? { DATABASE_URL: await postgres.createDatabase() } : {})
         try {
-          await load(server.url, alertCount, 1) // warm-up
-          const { rps, loadgenCpu } = await load(server.url, alertCount, seconds)
-          if (rps > (figures[mode] ?? 0)) {
-            figures[mode] = rps
-            generatorCpu[mode] = loadgenCpu
+          await load(server, alertCount, 1) // warm-up
+          const measured = await load(server, alertCount, seconds, mode === 'service-postgres' ? postgres : undefined)
+          if (measured.rps > (figures[mode] ?? 0)) {
+            figures[mode] = measured.rps
+            generatorCpu[mode] = measured.loadgenCpu
+            cpuMicros[mode] = measured
           }
         } finally {
           await server.stop()
@@ -87,9 +108,23 @@ async function benchWebhookWith (postgres, seconds) {
     rows.push({ name: `webhook ${alertCount}-alert bodies (classify + route + durable outbox) vs bare Fastify parse+validate`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio, goal: `floor ≥ ${floor}×: ${ratio >= floor ? 'held' : 'BROKEN'}` })
     // Read the ratio with this: on 2 cores the generator shares the machine with the server.
     rows.push({ name: `  load generator's own CPU, share of one core: baseline run vs service run (diagnostic)`, baseline: generatorCpu.baseline * 100, value: generatorCpu.service * 100, unit: '%', ratio: generatorCpu.service / generatorCpu.baseline })
+    // What a floor leaves per webhook: at floor × baseline req/s the machine's cores have this
+    // much CPU time per request, for the server, the database and the load generator together.
+    const cores = availableParallelism()
+    const budgetMicros = (f) => cores * 1e6 / (f * figures.baseline)
+    rows.push({ name: `  CPU per webhook: the service's process vs what the ${floor}× floor leaves on ${cores} cores (diagnostic)`, baseline: budgetMicros(floor), value: cpuMicros.service.serverMicros, unit: 'µs', ratio: cpuMicros.service.serverMicros / budgetMicros(floor) })
+    // The event loop is one thread: at the floor's rate it has 1 s / (floor × baseline) per request.
+    const loopBudget = 1e6 / (floor * figures.baseline)
+    rows.push({ name: `  event-loop time per webhook vs what the ${floor}× floor leaves its one thread (diagnostic)`, baseline: loopBudget, value: cpuMicros.service.loopMicros, unit: 'µs', ratio: cpuMicros.service.loopMicros / loopBudget })
     // Several replicas: the same path committing to PostgreSQL (fsync on), SQLite beside it.
+    const pgFloor = 0.15
     const pgRatio = figures['service-postgres'] / figures.baseline
-    rows.push({ name: `webhook ${alertCount}-alert bodies, durable outbox on PostgreSQL vs bare Fastify`, baseline: figures.baseline, value: figures['service-postgres'], unit: 'req/s', ratio: pgRatio, goal: `floor ≥ 0.15×: ${pgRatio >= 0.15 ? 'held' : 'BROKEN'}` })
+    rows.push({ name: `webhook ${alertCount}-alert bodies, durable outbox on PostgreSQL vs bare Fastify`, baseline: figures.baseline, value: figures['service-postgres'], unit: 'req/s', ratio: pgRatio, goal: `floor ≥ ${pgFloor}×: ${pgRatio >= pgFloor ? 'held' : 'BROKEN'}` })
+    const { serverMicros, postgresMicros } = cpuMicros['service-postgres']
+    if (postgresMicros !== null) {
+      rows.push({ name: `  CPU per webhook on PostgreSQL: PostgreSQL's processes vs what the ${pgFloor}× floor leaves on ${cores} cores (diagnostic)`, baseline: budgetMicros(pgFloor), value: postgresMicros, unit: 'µs', ratio: postgresMicros / budgetMicros(pgFloor) })
+    }
+    rows.push({ name: `  CPU per webhook on PostgreSQL: the service's process vs the same on SQLite (diagnostic)`, baseline: cpuMicros.service.serverMicros, value: serverMicros, unit: 'µs', ratio: serverMicros / cpuMicros.service.serverMicros })
     rows.push({ name: `  PostgreSQL vs SQLite, same bodies (diagnostic)`, baseline: figures.service, value: figures['service-postgres'], unit: 'req/s', ratio: figures['service-postgres'] / figures.service })
     // Diagnostic: the same app with an intake that stores nothing, against the same baseline.
     rows.push({ name: `  same, outbox replaced by an intake that stores nothing (diagnostic)`, baseline: figures.baseline, value: figures['no-outbox'], unit: 'req/s', ratio: figures['no-outbox'] / figures.baseline })
