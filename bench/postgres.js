@@ -24,9 +24,8 @@ function run (file, args) {
 }
 
 // CPU seconds used so far by the server's processes (the postmaster and its children:
-// backends, WAL writer, checkpointer), read from /proc; null where there is no /proc. A
-// backend that exited since the last reading takes its time with it, so read this across a
-// run during which the connections stay open.
+// backends, WAL writer, checkpointer; those that exited count in the postmaster's children's
+// time), read from /proc; null where there is no /proc.
 function serverCpuSeconds (data) {
   if (!existsSync('/proc/self/stat')) return null
   const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0])
@@ -43,8 +42,10 @@ function serverCpuSeconds (data) {
       if (err.code === 'ENOENT' || err.code === 'ESRCH') continue // exited while we read
       throw err
     }
-    // fields[1] is the parent pid; [11] and [12] are user and system time in ticks.
-    if (Number(entry) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+    // fields[1] is the parent pid; [11] and [12] are user and system time in ticks, [13] and
+    // [14] those of the children it has reaped.
+    if (Number(entry) === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+    else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
   }
   return ticks / ticksPerSecond
 }

@@ -36,12 +36,15 @@ export async function startServer (mode, env = {}) {
   }
 }
 
-// Returns req/s; the share of one core the load generator itself used (this process): near
-// 100 % means the figure is bounded by the generator, not by the server; the share of the run
-// the server's event loop was busy; and per request, the server's CPU time (all threads) and
-// PostgreSQL's (when given).
-async function load (server, alertCount, seconds, postgres) {
-  let n = 0
+// Every request of a bench run is a new group: a body repeated from an earlier run (the
+// warm-up's) would be a duplicate, which stores nothing.
+let nextBody = 0
+
+// Returns req/s and the median latency; the share of one core the load generator itself used
+// (this process): near 100 % means the figure is bounded by the generator, not by the server;
+// the share of the run the server's event loop was busy; and per request, the server's CPU time
+// (all threads) and PostgreSQL's (when given).
+export async function load (server, { alertCount, seconds, postgres, connections = 16 }) {
   const cpuBefore = process.cpuUsage()
   const serverBefore = await server.usage()
   const postgresCpuBefore = postgres?.cpuSeconds() ?? null
@@ -49,10 +52,10 @@ async function load (server, alertCount, seconds, postgres) {
   const result = await autocannon({
     url: server.url,
     method: 'POST',
-    connections: 16,
+    connections,
     duration: seconds,
     headers: { 'content-type': 'application/json' },
-    requests: [{ setupRequest: (req) => ({ ...req, body: makeBody(alertCount, n++) }) }]
+    requests: [{ setupRequest: (req) => ({ ...req, body: makeBody(alertCount, nextBody++) }) }]
   })
   const bad = result.non2xx + result.errors + result.timeouts
   if (bad > 0) throw new Error(`${bad} failed requests against ${server.url}`)
@@ -62,6 +65,7 @@ async function load (server, alertCount, seconds, postgres) {
   const serverAfter = await server.usage()
   return {
     rps: result.requests.average,
+    medianMs: result.latency.p50,
     loadgenCpu: (cpu.user + cpu.system) / 1000 / (performance.now() - startedAt),
     serverMicros: perRequestMicros(serverAfter.cpu - serverBefore.cpu),
     loopBusyShare: (serverAfter.loopBusy - serverBefore.loopBusy) * 1000 / (performance.now() - startedAt),
@@ -90,8 +94,8 @@ async function benchWebhookWith (postgres, seconds) {
       for (const mode of ['baseline', 'service', 'service-memory', 'no-outbox', 'service-postgres']) {
         const server = await startServer(mode, mode === 'service-postgres' ? { DATABASE_URL: await postgres.createDatabase() } : {})
         try {
-          await load(server, alertCount, 1) // warm-up
-          const measured = await load(server, alertCount, seconds, mode === 'service-postgres' ? postgres : undefined)
+          await load(server, { alertCount, seconds: 1 }) // warm-up
+          const measured = await load(server, { alertCount, seconds, ...(mode === 'service-postgres' ? { postgres } : {}) })
           if (measured.rps > (figures[mode] ?? 0)) {
             figures[mode] = measured.rps
             generatorCpu[mode] = measured.loadgenCpu
