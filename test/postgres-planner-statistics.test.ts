@@ -2,6 +2,7 @@ import t from 'tap'
 import pg from 'pg'
 import { createPostgresStore } from '../src/store/postgres/store.js'
 import { startPostgres } from './helpers/postgres.js'
+import { waitUntil } from './helpers/prometheus.js'
 
 // A backlog refreshes the planner's statistics of deliveries (migration 0009): planned on
 // statistics that say pending rows are rare, the enqueue's group lookups walk every pending row.
@@ -9,8 +10,6 @@ import { startPostgres } from './helpers/postgres.js'
 
 const server = await startPostgres({ settings: { autovacuum_naptime: '1' } })
 t.teardown(server.stop)
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 t.test('a backlog of pending deliveries far under a tenth of the table is analyzed within seconds', async (t) => {
   const url = server.url(await server.createDatabase('stats'))
@@ -34,7 +33,7 @@ t.test('a backlog of pending deliveries far under a tenth of the table is analyz
   // flushes them: forced, then awaited.
   const flushed = async (inserted: number): Promise<void> => {
     await db.query('SELECT pg_stat_force_next_flush()')
-    for (let i = 0; i < 40 && (await counters()).inserted < inserted; i++) await sleep(100)
+    await waitUntil(`${inserted} inserts counted`, 4_000, async () => (await counters()).inserted >= inserted)
   }
 
   // A service that has run a while: settled rows, statistics that know them.
@@ -47,11 +46,8 @@ t.test('a backlog of pending deliveries far under a tenth of the table is analyz
   // A destination goes down: 1,500 pages wait (autovacuum's default would wait for 2,050 changes).
   await insert(1_500, 'pending', 100_000)
   await flushed(21_500)
-  let after = before
-  for (let i = 0; i < 40 && after.analyses === before.analyses; i++) {
-    await sleep(500)
-    after = await counters()
-  }
+  await waitUntil('deliveries analyzed again', 20_000, async () => (await counters()).analyses > before.analyses)
+  const after = await counters()
   t.ok(after.analyses > before.analyses, `deliveries analyzed again after the backlog (analyses: ${before.analyses} → ${after.analyses})`)
   const { rows } = await db.query<{ n: number }>("SELECT (most_common_freqs[array_position(most_common_vals::text::text[], 'pending')])::float AS n FROM pg_stats WHERE tablename = 'deliveries' AND attname = 'state'")
   t.ok((rows[0]?.n ?? 0) > 0.05, `the statistics now count the pending rows (${String(rows[0]?.n)} of the table)`)
