@@ -85,9 +85,8 @@ export async function benchWebhook ({ seconds = 5 } = {}) {
 async function benchWebhookWith (postgres, seconds) {
   const rows = []
   for (const alertCount of [1, 20]) {
-    const figures = {}
-    const generatorCpu = {}
-    const cpuMicros = {}
+    // Each mode's best measured run.
+    const best = {}
     // Alternate baseline and service twice and keep each one's best, so a noisy neighbour
     // on a shared 2-core machine hurts both sides alike.
     for (let round = 0; round < 2; round++) {
@@ -96,38 +95,35 @@ async function benchWebhookWith (postgres, seconds) {
         try {
           await load(server, { alertCount, seconds: 1 }) // warm-up
           const measured = await load(server, { alertCount, seconds, ...(mode === 'service-postgres' ? { postgres } : {}) })
-          if (measured.rps > (figures[mode] ?? 0)) {
-            figures[mode] = measured.rps
-            generatorCpu[mode] = measured.loadgenCpu
-            cpuMicros[mode] = measured
-          }
+          if (measured.rps > (best[mode]?.rps ?? 0)) best[mode] = measured
         } finally {
           await server.stop()
         }
       }
     }
+    const figures = Object.fromEntries(Object.entries(best).map(([mode, run]) => [mode, run.rps]))
     const ratio = figures.service / figures.baseline
     // A floor against a naive design (one fsync per request on the event loop), not a target.
     const floor = 0.2
     rows.push({ name: `webhook ${alertCount}-alert bodies (classify + route + durable outbox) vs bare Fastify parse+validate`, baseline: figures.baseline, value: figures.service, unit: 'req/s', ratio, goal: `floor ≥ ${floor}×: ${ratio >= floor ? 'held' : 'BROKEN'}` })
     // Read the ratio with this: on 2 cores the generator shares the machine with the server.
-    rows.push({ name: `  load generator's own CPU, share of one core: baseline run vs service run (diagnostic)`, baseline: generatorCpu.baseline * 100, value: generatorCpu.service * 100, unit: '%', ratio: generatorCpu.service / generatorCpu.baseline })
+    rows.push({ name: `  load generator's own CPU, share of one core: baseline run vs service run (diagnostic)`, baseline: best.baseline.loadgenCpu * 100, value: best.service.loadgenCpu * 100, unit: '%', ratio: best.service.loadgenCpu / best.baseline.loadgenCpu })
     // What a floor leaves per webhook: at floor × baseline req/s the machine's cores have this
     // much CPU time per request, for the server, the database and the load generator together.
     const cores = availableParallelism()
     const budgetMicros = (f) => cores * 1e6 / (f * figures.baseline)
-    rows.push({ name: `  CPU per webhook: the service's process vs what the ${floor}× floor leaves on ${cores} cores (diagnostic)`, baseline: budgetMicros(floor), value: cpuMicros.service.serverMicros, unit: 'µs', ratio: cpuMicros.service.serverMicros / budgetMicros(floor) })
+    rows.push({ name: `  CPU per webhook: the service's process vs what the ${floor}× floor leaves on ${cores} cores (diagnostic)`, baseline: budgetMicros(floor), value: best.service.serverMicros, unit: 'µs', ratio: best.service.serverMicros / budgetMicros(floor) })
     // Near 100 %: the one thread of the event loop bounds the figure, whatever cores are left.
-    rows.push({ name: `  the service's event loop, share of the run it was busy (diagnostic)`, baseline: 100, value: cpuMicros.service.loopBusyShare * 100, unit: '%', ratio: cpuMicros.service.loopBusyShare })
+    rows.push({ name: `  the service's event loop, share of the run it was busy (diagnostic)`, baseline: 100, value: best.service.loopBusyShare * 100, unit: '%', ratio: best.service.loopBusyShare })
     // Several replicas: the same path committing to PostgreSQL (fsync on), SQLite beside it.
     const pgFloor = 0.15
     const pgRatio = figures['service-postgres'] / figures.baseline
     rows.push({ name: `webhook ${alertCount}-alert bodies, durable outbox on PostgreSQL vs bare Fastify`, baseline: figures.baseline, value: figures['service-postgres'], unit: 'req/s', ratio: pgRatio, goal: `floor ≥ ${pgFloor}×: ${pgRatio >= pgFloor ? 'held' : 'BROKEN'}` })
-    const { serverMicros, postgresMicros } = cpuMicros['service-postgres']
+    const { serverMicros, postgresMicros } = best['service-postgres']
     if (postgresMicros !== null) {
       rows.push({ name: `  CPU per webhook on PostgreSQL: PostgreSQL's processes vs what the ${pgFloor}× floor leaves on ${cores} cores (diagnostic)`, baseline: budgetMicros(pgFloor), value: postgresMicros, unit: 'µs', ratio: postgresMicros / budgetMicros(pgFloor) })
     }
-    rows.push({ name: `  CPU per webhook on PostgreSQL: the service's process vs the same on SQLite (diagnostic)`, baseline: cpuMicros.service.serverMicros, value: serverMicros, unit: 'µs', ratio: serverMicros / cpuMicros.service.serverMicros })
+    rows.push({ name: `  CPU per webhook on PostgreSQL: the service's process vs the same on SQLite (diagnostic)`, baseline: best.service.serverMicros, value: serverMicros, unit: 'µs', ratio: serverMicros / best.service.serverMicros })
     rows.push({ name: `  PostgreSQL vs SQLite, same bodies (diagnostic)`, baseline: figures.service, value: figures['service-postgres'], unit: 'req/s', ratio: figures['service-postgres'] / figures.service })
     // Diagnostic: the same app with an intake that stores nothing, against the same baseline.
     rows.push({ name: `  same, outbox replaced by an intake that stores nothing (diagnostic)`, baseline: figures.baseline, value: figures['no-outbox'], unit: 'req/s', ratio: figures['no-outbox'] / figures.baseline })
